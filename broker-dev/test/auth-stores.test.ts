@@ -18,6 +18,7 @@ describe('env auth store (HPFEEDS_<IDENT>_…)', () => {
       HPFEEDS_WRITER_OWNER: 'collector',
       HPFEEDS_READER_SECRET: 'r',
       HPFEEDS_READER_SUBCHANS: 'spam.mails',
+      HPFEEDS_SECRET: 'the collector client variable, not an ident',
     });
     assert.deepEqual(await store.lookup('writer'), { ident: 'writer', owner: 'collector', secret: 's3cret', pubchans: ['spam.mails', 'other'], subchans: [] });
     assert.deepEqual(await store.lookup('reader'), { ident: 'reader', owner: 'reader', secret: 'r', pubchans: [], subchans: ['spam.mails'] });

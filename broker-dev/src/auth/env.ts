@@ -22,7 +22,8 @@ export class EnvAuthStore implements AuthStore {
 
   /** Counts HPFEEDS_*_SECRET variables, so start-up can warn when no ident is configured. */
   size(): number {
-    return Object.keys(this.env).filter((k) => k.startsWith(PREFIX) && k.endsWith('_SECRET') && this.env[k]).length;
+    const suffix = '_SECRET'; // HPFEEDS_SECRET itself (the collector's variable) names no ident
+    return Object.keys(this.env).filter((k) => k.length > PREFIX.length + suffix.length && k.startsWith(PREFIX) && k.endsWith(suffix) && this.env[k]).length;
   }
 
   close(): void {}
