@@ -1,0 +1,57 @@
+// Per-mailbox memory of what was already collected: UIDVALIDITY, the highest UID every sink
+// confirmed, and the confirmed UIDs whose \Seen/deletion may not have reached the server yet.
+// UIDs only grow within one UIDVALIDITY, so "UID > lastUid" is exactly "not yet sent".
+// Written atomically (tmp, fsync, rename) so a crash leaves the old or the new state, never half.
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface UidState {
+  /** UIDVALIDITY as a decimal string (it is a 32-bit unsigned value; imapflow reports a BigInt). */
+  uidValidity: string;
+  /** Highest UID confirmed by every sink; 0 when nothing was collected yet. */
+  lastUid: number;
+  /** Confirmed, but not yet known to be marked \Seen or deleted on the server. */
+  unmarked: number[];
+}
+
+export class UidStateFile {
+  constructor(readonly file: string) {}
+
+  /** A file name that is safe on any filesystem yet still readable by a human. */
+  static forMailbox(dir: string, mailboxId: string): UidStateFile {
+    const readable = mailboxId.replace(/[^A-Za-z0-9._@-]+/g, '_').slice(0, 80);
+    const digest = createHash('sha256').update(mailboxId).digest('hex').slice(0, 12);
+    return new UidStateFile(path.join(dir, `${readable}.${digest}.json`));
+  }
+
+  /** The stored state, or undefined when there is none yet. A corrupt file is an error, never a silent reset. */
+  async load(): Promise<UidState | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    const data = JSON.parse(text) as Partial<UidState>;
+    const isUid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+    if (typeof data.uidValidity !== 'string' || !isUid(data.lastUid) || !Array.isArray(data.unmarked) || !data.unmarked.every(isUid)) {
+      throw new Error(`state file ${this.file} is not valid: ${text.slice(0, 200)}`);
+    }
+    return { uidValidity: data.uidValidity, lastUid: data.lastUid, unmarked: data.unmarked };
+  }
+
+  async save(state: UidState): Promise<void> {
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    const handle = await open(tmp, 'w');
+    try {
+      await handle.writeFile(`${JSON.stringify(state)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, this.file);
+  }
+}
