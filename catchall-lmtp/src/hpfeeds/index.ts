@@ -1,0 +1,28 @@
+// Public surface of the hpfeeds library (imported as `catchall-lmtp/hpfeeds` from other workspaces).
+export {
+  OP,
+  HEADER_SIZE,
+  DEFAULT_MAX_FRAME,
+  DEFAULT_LIMITS,
+  authHash,
+  encodeError,
+  encodeInfo,
+  encodeAuth,
+  encodePublish,
+  encodeSubscribe,
+  encodeUnsubscribe,
+  encodeFrame,
+  publishFrameSize,
+  FrameDecoder,
+  type Frame,
+  type FrameName,
+  type FrameLimits,
+  type FrameDecoderOptions,
+} from './codec.js';
+export {
+  HpfeedsProtocolError,
+  HpfeedsBrokerError,
+  HpfeedsClientError,
+  type HpfeedsProtocolErrorCode,
+  type HpfeedsClientErrorCode,
+} from './errors.js';
