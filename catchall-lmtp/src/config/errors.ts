@@ -30,7 +30,7 @@ export function formatIssues(source: string, issues: z.core.$ZodIssue[], origins
   const lines = issues.map((issue) => {
     const where = formatPath(issue.path);
     const origin = origins.get(issue.path.map(String).join('.'));
-    let expectation = issue.message.replace(/^Invalid input: /, '');
+    let expectation = issue.message.replace(/^Invalid (input|option): /, '');
     if (issue.code === 'unrecognized_keys') return `  ${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
     if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
       expectation = issue.message.replace('Invalid discriminator value. Expected', 'expected one of');

@@ -93,9 +93,11 @@ export function loadConfig({ file, env = process.env, overrides = {} }: LoadOpti
     setPath(doc, path.split('.'), value);
     origins.set(path, `command-line option for ${path}`);
   }
-  // Sinks without their own format use the top-level one.
+  // Broker sinks without their own format use the top-level one (a maildir always holds the raw bytes).
   if (Array.isArray(doc.sinks) && doc.format !== undefined) {
-    for (const sink of doc.sinks as Doc[]) if (sink && typeof sink === 'object' && sink.format === undefined) sink.format = doc.format;
+    for (const sink of doc.sinks as Doc[]) {
+      if ((sink?.type === 'amqp' || sink?.type === 'hpfeeds') && sink.format === undefined) sink.format = doc.format;
+    }
   }
   const r = configSchema.safeParse(doc, { reportInput: true });
   if (!r.success) throw formatIssues(file ?? 'the environment and command line', r.error.issues, origins);

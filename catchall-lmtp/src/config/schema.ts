@@ -77,10 +77,10 @@ export type AmqpSinkConfig = z.infer<typeof amqpSinkSchema>;
 export const hpfeedsSinkSchema = z
   .object({
     type: z.literal('hpfeeds'),
-    host: z.string().min(1).meta({ env: 'HPFEEDS_HOST', description: 'broker host (required)' }),
+    host: z.string().min(1).meta({ env: 'HPFEEDS_HOST', description: 'broker host' }),
     port: port.default(10_000).meta({ env: 'HPFEEDS_PORT', description: 'broker port' }),
-    ident: z.string().min(1).meta({ env: 'HPFEEDS_IDENT', description: 'identity (required)' }),
-    secret: z.string().meta({ env: 'HPFEEDS_SECRET', description: 'secret (required)', secret: true }),
+    ident: z.string().min(1).meta({ env: 'HPFEEDS_IDENT', description: 'identity (ident) to authenticate as' }),
+    secret: z.string().meta({ env: 'HPFEEDS_SECRET', description: 'secret of that identity', secret: true }),
     channels: list(z.string().min(1)).meta({ env: 'HPFEEDS_CHANNELS', description: 'channels to publish every message to (env: comma-separated)' }),
     tls: tlsSchema('HPFEEDS'),
     maxFrameSize: positiveInt.default(1_048_581).meta({ description: 'largest frame the broker accepts (5 + 1 MiB); bigger messages are refused with 4xx' }),
