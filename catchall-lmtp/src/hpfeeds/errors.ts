@@ -34,6 +34,7 @@ export type HpfeedsClientErrorCode =
   | 'FRAME_TOO_LARGE' // the frame would exceed maxFrameSize
   | 'INVALID_ARGUMENT' // e.g. a channel name over 255 bytes
   | 'CLOSED' // close() was called
+  | 'SUBSCRIPTION_OVERFLOW' // a subscribe() iterator's consumer fell too far behind
   | 'CONNECTION_LOST' // the socket went away before the frame was written
   | 'BROKER_ERROR' // the broker sent ERROR before the frame was written
   | 'CONNECT_FAILED'; // the first connection attempt failed

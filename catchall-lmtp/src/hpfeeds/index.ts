@@ -26,3 +26,5 @@ export {
   type HpfeedsProtocolErrorCode,
   type HpfeedsClientErrorCode,
 } from './errors.js';
+export { HpfeedsClient, type HpfeedsClientOptions, type HpfeedsTlsOptions, type HpfeedsMessage } from './client.js';
+export { Backoff, type BackoffOptions } from './backoff.js';
