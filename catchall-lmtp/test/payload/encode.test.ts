@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { amqpProperties, encodePayload, RCPT_HEADER_BUDGET } from '../../src/payload/index.js';
 import type { CollectedMessage, Envelope } from '../../src/sinks/sink.js';
-import { parseJsonPayload, sha256 } from './decode.js';
+import { parseJsonPayload, sha256 } from '../sinks/helpers.js';
 
 const receivedAt = new Date('2026-11-22T08:00:00.123Z');
 

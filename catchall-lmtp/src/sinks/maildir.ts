@@ -1,0 +1,233 @@
+// A Maildir (tmp/ → new/ → cur/) holding exact message bytes. A message is written to tmp/,
+// fsynced, renamed into new/, and new/ is fsynced: once add() resolves it survives a crash, and a
+// reader never sees a partial file. Used two ways:
+//   - MaildirSink: the archive (`type: maildir` sink), every message lands in new/;
+//   - the spool (spool mode): new/ is the outbox; markDelivered() moves a forwarded message to cur/,
+//     prune() applies the retention to cur/.
+// Concurrent add() and markDelivered() calls share directory fsyncs (see group-fsync.ts), so the
+// caller gets group commit by simply not awaiting one write before starting the next.
+// A message may carry metadata (e.g. its envelope, as JSON) in meta/<name>: the message bytes stay
+// untouched, and the metadata is durable before the message appears in new/.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { MaildirSinkConfig } from '../config/schema.js';
+import { GroupFsync } from './group-fsync.js';
+import { SinkError, type CollectedMessage, type Sink } from './sink.js';
+
+/** The Maildir convention: a file left in tmp/ this long belongs to a writer that died. */
+const STALE_TMP_MS = 36 * 3600 * 1000;
+/** Suffix of a message in cur/ (Maildir "info" with no flags). */
+const INFO = ':2,';
+
+export interface RetentionPolicy {
+  /** Delete messages in cur/ delivered longer ago than this; 0 or absent keeps them. */
+  maxAgeMs?: number;
+  /** Keep at most this many messages in cur/ (the newest); 0 or absent: no limit. */
+  maxCount?: number;
+}
+
+export interface StoredMessage {
+  bytes: Buffer;
+  /** What was passed as `meta` to add(), if anything. */
+  meta?: Buffer;
+}
+
+export class Maildir {
+  private seq = 0;
+  private readonly host: string;
+  private syncs?: { new: GroupFsync; cur: GroupFsync; meta: GroupFsync };
+
+  constructor(
+    readonly dir: string,
+    options: { hostname?: string } = {},
+  ) {
+    // '/' and ':' cannot appear in a Maildir name; the convention escapes them in octal.
+    this.host = (options.hostname ?? hostname()).replace(/\//g, '\\057').replace(/:/g, '\\072');
+  }
+
+  /** Creates the directories if needed and removes stale files in tmp/. */
+  async open(): Promise<void> {
+    if (this.syncs) return;
+    for (const sub of ['tmp', 'new', 'cur', 'meta']) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
+    const [newDir, cur, meta, root] = await Promise.all(
+      ['new', 'cur', 'meta', ''].map((sub) => GroupFsync.open(join(this.dir, sub))),
+    );
+    await root!.sync(); // the subdirectories themselves must survive a crash
+    await root!.close();
+    this.syncs = { new: newDir!, cur: cur!, meta: meta! };
+    await this.removeStaleTmp(Date.now());
+  }
+
+  async close(): Promise<void> {
+    const syncs = this.syncs;
+    this.syncs = undefined;
+    if (syncs) await Promise.all([syncs.new.close(), syncs.cur.close(), syncs.meta.close()]);
+  }
+
+  /** Stores the exact bytes; resolves with the message's name in new/ once it is durable. */
+  async add(bytes: Uint8Array, meta?: Uint8Array): Promise<string> {
+    const syncs = this.opened();
+    const name = this.uniqueName();
+    let metaDurable: Promise<void> = Promise.resolve();
+    if (meta) {
+      await this.writeDurably(join(this.dir, 'tmp', `${name}.meta`), meta);
+      await rename(join(this.dir, 'tmp', `${name}.meta`), join(this.dir, 'meta', name));
+      metaDurable = syncs.meta.sync();
+    }
+    const tmp = join(this.dir, 'tmp', name);
+    await this.writeDurably(tmp, bytes);
+    await metaDurable; // the message must not appear in new/ before its metadata is durable
+    await rename(tmp, join(this.dir, 'new', name));
+    await syncs.new.sync();
+    return name;
+  }
+
+  /** Names of the messages in new/, oldest first. */
+  async listNew(): Promise<string[]> {
+    return (await readdir(join(this.dir, 'new'))).filter((n) => !n.startsWith('.')).sort();
+  }
+
+  /** Reads a message from new/ with its metadata. */
+  async readNew(name: string): Promise<StoredMessage> {
+    const bytes = await readFile(join(this.dir, 'new', name));
+    const meta = await readFile(join(this.dir, 'meta', name)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    return meta === undefined ? { bytes } : { bytes, meta };
+  }
+
+  /** Moves a message from new/ to cur/ (forwarded); durable once resolved. */
+  async markDelivered(name: string): Promise<void> {
+    const syncs = this.opened();
+    await rename(join(this.dir, 'new', name), join(this.dir, 'cur', name + INFO));
+    await Promise.all([syncs.cur.sync(), syncs.new.sync()]);
+  }
+
+  /** Deletes messages in cur/ (and their metadata) beyond the retention; returns how many. */
+  async prune(policy: RetentionPolicy, now = Date.now()): Promise<number> {
+    const names = (await readdir(join(this.dir, 'cur'))).filter((n) => !n.startsWith('.'));
+    const dated = await Promise.all(names.map(async (name) => ({ name, time: await this.deliveredAt(name) })));
+    dated.sort((a, b) => b.time - a.time); // newest first
+    const doomed = dated.filter(
+      ({ time }, i) => (policy.maxAgeMs ? now - time > policy.maxAgeMs : false) || (policy.maxCount ? i >= policy.maxCount : false),
+    );
+    for (const { name } of doomed) {
+      await rm(join(this.dir, 'cur', name), { force: true });
+      await rm(join(this.dir, 'meta', baseName(name)), { force: true });
+    }
+    await this.removeStaleTmp(now);
+    return doomed.length;
+  }
+
+  /** `<seconds>.M<microseconds>P<pid>Q<sequence>R<random>.<host>`: sorts by time, unique across processes. */
+  private uniqueName(): string {
+    const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+    const seconds = Math.floor(us / 1e6);
+    const micro = String(us % 1e6).padStart(6, '0');
+    return `${seconds}.M${micro}P${process.pid}Q${this.seq++}R${randomBytes(4).toString('hex')}.${this.host}`;
+  }
+
+  private async writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+    const file = await open(path, 'wx', 0o600);
+    try {
+      await file.writeFile(bytes);
+      await file.datasync();
+    } catch (err) {
+      await file.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw err;
+    }
+    await file.close();
+  }
+
+  /** When a message in cur/ was received: from our name's timestamp, else the file's mtime. */
+  private async deliveredAt(name: string): Promise<number> {
+    const m = /^(\d+)\.M(\d{6})/.exec(name);
+    if (m) return Number(m[1]) * 1000 + Math.floor(Number(m[2]) / 1000);
+    return (await stat(join(this.dir, 'cur', name))).mtimeMs;
+  }
+
+  private async removeStaleTmp(now: number): Promise<void> {
+    for (const name of await readdir(join(this.dir, 'tmp'))) {
+      const path = join(this.dir, 'tmp', name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && now - info.mtimeMs > STALE_TMP_MS) await rm(path, { force: true });
+    }
+  }
+
+  private opened(): NonNullable<Maildir['syncs']> {
+    if (!this.syncs) throw new Error(`maildir ${this.dir} is not open`);
+    return this.syncs;
+  }
+}
+
+function baseName(curName: string): string {
+  const colon = curName.indexOf(':');
+  return colon === -1 ? curName : curName.slice(0, colon);
+}
+
+/** The archive: every message is added to new/ of the maildir. */
+export class MaildirSink implements Sink {
+  readonly name: string;
+  private readonly maildir: Maildir;
+  private opening?: Promise<void>;
+  private ready = false;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(
+    options: Pick<MaildirSinkConfig, 'dir'> & { hostname?: string },
+    private readonly deps: { logger: Logger },
+  ) {
+    this.name = `maildir:${options.dir}`;
+    this.maildir = new Maildir(options.dir, options);
+  }
+
+  /** An unusable directory is logged, not fatal: deliver() tries again and answers 4xx meanwhile. */
+  async start(): Promise<void> {
+    await this.ensureOpen().catch(() => undefined);
+  }
+
+  async deliver(message: CollectedMessage): Promise<void> {
+    const adding = this.ensureOpen().then(() => this.maildir.add(message.bytes));
+    this.inFlight.add(adding);
+    try {
+      await adding;
+      this.ready = true;
+    } catch (err) {
+      this.ready = false;
+      throw new SinkError(this.name, `cannot store the message: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.inFlight.delete(adding);
+    }
+  }
+
+  isReady(): boolean {
+    return this.ready;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
+    this.ready = false;
+    await this.maildir.close();
+  }
+
+  private ensureOpen(): Promise<void> {
+    this.opening ??= this.maildir.open().then(
+      () => {
+        this.ready = true;
+        this.deps.logger.info({ sink: this.name, dir: this.maildir.dir }, 'maildir ready');
+      },
+      (err: Error) => {
+        this.opening = undefined;
+        this.ready = false;
+        this.deps.logger.error({ sink: this.name, dir: this.maildir.dir, err: err.message }, 'maildir not usable');
+        throw err;
+      },
+    );
+    return this.opening;
+  }
+}

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { Maildir, MaildirSink } from '../../src/sinks/maildir.js';
+import { SinkError } from '../../src/sinks/sink.js';
+import { message } from './helpers.js';
+
+const logger = pino({ level: 'silent' });
+let root: string;
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'maildir-test-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function openMaildir(name: string, hostname?: string): Promise<Maildir> {
+  const maildir = new Maildir(join(root, name), { hostname });
+  await maildir.open();
+  return maildir;
+}
+
+describe('Maildir', () => {
+  test('stores the exact bytes in new/ and leaves nothing in tmp/', async (t) => {
+    const maildir = await openMaildir('exact');
+    t.after(() => maildir.close());
+    const bytes = Buffer.from('From: a\r\nX: \xff\xfe\x00\n.\r\n..\n\r\n', 'latin1');
+    const name = await maildir.add(bytes);
+    assert.deepEqual(await maildir.listNew(), [name]);
+    assert.ok((await readFile(join(maildir.dir, 'new', name))).equals(bytes));
+    assert.deepEqual(await readdir(join(maildir.dir, 'tmp')), []);
+    const empty = await maildir.add(Buffer.alloc(0));
+    assert.equal((await maildir.readNew(empty)).bytes.length, 0);
+  });
+
+  test('names are unique under concurrency, sort in arrival order, and escape / and : of the host name', async (t) => {
+    const maildir = await openMaildir('unique', 'trap/1:a');
+    t.after(() => maildir.close());
+    const first = await maildir.add(Buffer.from('first'));
+    const names = await Promise.all(Array.from({ length: 300 }, (_, i) => maildir.add(Buffer.from(`message ${i}`))));
+    assert.equal(new Set(names).size, 300);
+    const listed = await maildir.listNew();
+    assert.equal(listed.length, 301);
+    assert.equal(listed[0], first);
+    assert.ok(first.endsWith('.trap\\0571\\072a'), first);
+    for (const [i, name] of names.entries()) assert.equal((await maildir.readNew(name)).bytes.toString(), `message ${i}`);
+  });
+
+  test('a reader of new/ never sees a partially written message', async (t) => {
+    const maildir = await openMaildir('atomic');
+    t.after(() => maildir.close());
+    const size = 4 * 1024 * 1024;
+    let writing = true;
+    const writes = Promise.all(Array.from({ length: 6 }, (_, i) => maildir.add(Buffer.alloc(size, i)))).finally(() => {
+      writing = false;
+    });
+    let seen = 0;
+    while (writing) {
+      for (const name of await readdir(join(maildir.dir, 'new'))) {
+        const info = await stat(join(maildir.dir, 'new', name));
+        assert.equal(info.size, size, `${name} visible at ${info.size} of ${size} bytes`);
+        seen++;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await writes;
+    assert.equal((await maildir.listNew()).length, 6);
+    t.diagnostic(`files observed while writing: ${seen}`);
+  });
+
+  test('metadata travels beside the message without touching its bytes', async (t) => {
+    const maildir = await openMaildir('meta');
+    t.after(() => maildir.close());
+    const meta = Buffer.from(JSON.stringify({ mail_from: 'a@b' }));
+    const name = await maildir.add(Buffer.from('body'), meta);
+    const stored = await maildir.readNew(name);
+    assert.equal(stored.bytes.toString(), 'body');
+    assert.ok(stored.meta?.equals(meta));
+    assert.equal((await maildir.readNew(await maildir.add(Buffer.from('x')))).meta, undefined);
+  });
+
+  test('markDelivered moves a message from new/ to cur/', async (t) => {
+    const maildir = await openMaildir('deliver');
+    t.after(() => maildir.close());
+    const a = await maildir.add(Buffer.from('a'));
+    const b = await maildir.add(Buffer.from('b'));
+    await maildir.markDelivered(a);
+    assert.deepEqual(await maildir.listNew(), [b]);
+    assert.deepEqual(await readdir(join(maildir.dir, 'cur')), [`${a}:2,`]);
+    assert.equal((await readFile(join(maildir.dir, 'cur', `${a}:2,`))).toString(), 'a');
+    await assert.rejects(maildir.markDelivered(a), { code: 'ENOENT' });
+  });
+
+  test('prune applies age and count retention to cur/ only, with the metadata', async (t) => {
+    const maildir = await openMaildir('prune');
+    t.after(() => maildir.close());
+    const names: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      names.push(await maildir.add(Buffer.from(`m${i}`), Buffer.from(`meta${i}`)));
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    for (const name of names.slice(0, 4)) await maildir.markDelivered(name);
+    const foreign = 'not-our-naming';
+    await writeFile(join(maildir.dir, 'cur', foreign), 'old');
+    const old = new Date(Date.now() - 10 * 86400_000);
+    await utimes(join(maildir.dir, 'cur', foreign), old, old);
+    const staleTmp = join(maildir.dir, 'tmp', 'crashed-writer');
+    await writeFile(staleTmp, 'partial');
+    await utimes(staleTmp, old, old);
+
+    // Age: only the foreign file is older than a day.
+    assert.equal(await maildir.prune({ maxAgeMs: 86400_000 }), 1);
+    assert.deepEqual(await readdir(join(maildir.dir, 'tmp')), []);
+    // Count: keep the newest two of the four delivered ones.
+    assert.equal(await maildir.prune({ maxCount: 2 }), 2);
+    assert.deepEqual((await readdir(join(maildir.dir, 'cur'))).sort(), [`${names[2]}:2,`, `${names[3]}:2,`]);
+    assert.deepEqual((await readdir(join(maildir.dir, 'meta'))).sort(), [names[2], names[3], names[4]]);
+    assert.deepEqual(await maildir.listNew(), [names[4]]);
+    // Nothing is pruned without a limit.
+    assert.equal(await maildir.prune({}), 0);
+  });
+});
+
+describe('MaildirSink', () => {
+  test('archives each delivered message to new/', async (t) => {
+    const sink = new MaildirSink({ dir: join(root, 'archive') }, { logger });
+    t.after(() => sink.close());
+    await sink.start();
+    assert.equal(sink.isReady(), true);
+    const msg = message(Buffer.from('Subject: x\r\n\r\n\x80\x00', 'latin1'));
+    await sink.deliver(msg);
+    const names = await readdir(join(root, 'archive', 'new'));
+    assert.equal(names.length, 1);
+    assert.ok((await readFile(join(root, 'archive', 'new', names[0]!))).equals(msg.bytes));
+  });
+
+  test('an unusable directory makes deliver reject with the path, without failing start', async (t) => {
+    const file = join(root, 'a-file');
+    await writeFile(file, '');
+    const sink = new MaildirSink({ dir: join(file, 'maildir') }, { logger });
+    t.after(() => sink.close());
+    await sink.start();
+    assert.equal(sink.isReady(), false);
+    await assert.rejects(sink.deliver(message(Buffer.from('x'))), (err: Error) => {
+      assert.ok(err instanceof SinkError);
+      assert.match(err.message, /a-file\/maildir/);
+      return true;
+    });
+  });
+});
