@@ -1,0 +1,57 @@
+// How big a run is. The full plan keeps `make bench` well under 10 minutes on 2 cores; the smoke plan
+// runs one small configuration of each kind in seconds, so the harness itself is tested by `make test`.
+export interface Plan {
+  smoke: boolean;
+  sizes: number[];
+  sessions: number[];
+  /** messages sent before each measurement (JIT warm-up, and the rate estimate that sizes the run) */
+  warmup: (size: number) => number;
+  /** the measured run lasts about this long at the warm-up's rate... */
+  targetSeconds: number;
+  /** ...within these bounds */
+  minCount: (sessions: number) => number;
+  maxCount: (size: number) => number;
+  /** upper time bound of any single load run */
+  runTimeoutMs: number;
+  /** how long a destination may lag behind the last 250 before it counts as a loss */
+  settleTimeoutMs: number;
+  postfix: { count: number; sessions: number; size: number };
+  bigMessage: { size: number; count: number };
+  fanout: { subscribers: number; count: number; size: number };
+  slowSubscriber: { count: number; size: number };
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const fullPlan: Plan = {
+  smoke: false,
+  sizes: [4 * KiB, 64 * KiB, MiB],
+  sessions: [1, 10, 50],
+  warmup: (size) => (size >= MiB ? 40 : size >= 64 * KiB ? 150 : 300),
+  targetSeconds: 2.5,
+  minCount: (sessions) => Math.max(50, sessions * 4),
+  maxCount: (size) => (size >= MiB ? 1500 : size >= 64 * KiB ? 8000 : 30_000),
+  runTimeoutMs: 90_000,
+  settleTimeoutMs: 30_000,
+  postfix: { count: 3000, sessions: 10, size: 4 * KiB },
+  bigMessage: { size: 9_000_000, count: 6 },
+  fanout: { subscribers: 10, count: 20_000, size: 4 * KiB },
+  slowSubscriber: { count: 3000, size: 64 * KiB },
+};
+
+export const smokePlan: Plan = {
+  smoke: true,
+  sizes: [4 * KiB],
+  sessions: [4],
+  warmup: () => 0,
+  targetSeconds: 0,
+  minCount: () => 40,
+  maxCount: () => 40,
+  runTimeoutMs: 20_000,
+  settleTimeoutMs: 10_000,
+  postfix: { count: 20, sessions: 4, size: 4 * KiB },
+  bigMessage: { size: 9_000_000, count: 1 },
+  fanout: { subscribers: 10, count: 200, size: 4 * KiB },
+  slowSubscriber: { count: 300, size: 64 * KiB },
+};

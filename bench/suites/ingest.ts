@@ -1,0 +1,69 @@
+// LMTP ingest: smtp-source -L against each target, per message size and session count.
+// Every run checks that the target's destination holds every message smtp-source got a 250 for.
+import { peakDuring } from '../lib/memory.js';
+import { waitUntil } from '../lib/process.js';
+import { sendLoad } from '../lib/smtp-source.js';
+import type { Plan } from '../plan.js';
+import type { LmtpTarget } from '../servers/target.js';
+
+export interface IngestResult {
+  target: string;
+  size: number;
+  sessions: number;
+  count: number;
+  ms: number;
+  msgsPerSec: number;
+  mbPerSec: number;
+  /** peak RSS of the target's process during the measured run, bytes */
+  peakRss: number;
+  /** messages found at the destination (null: smtp-sink discards) */
+  delivered: number | null;
+}
+
+/** Messages the destination must hold after `expected` were accepted; throws on a loss. */
+export async function checkDelivered(target: LmtpTarget, expected: number, timeoutMs: number): Promise<number | null> {
+  if (!target.delivered) return null;
+  const delivered = target.delivered.bind(target);
+  try {
+    await waitUntil(() => delivered() >= expected, timeoutMs, `${expected} messages at ${target.name}`, 25);
+  } catch {
+    throw new Error(`LOSS: ${target.name} accepted ${expected} messages but its destination holds ${delivered()}`);
+  }
+  const n = delivered();
+  if (n !== expected) throw new Error(`${target.name}: expected ${expected} messages at the destination, found ${n} (duplicates?)`);
+  return n;
+}
+
+export async function ingest(
+  target: LmtpTarget,
+  plan: Plan,
+  size: number,
+  sessionCounts: number[],
+  log: (line: string) => void,
+): Promise<IngestResult[]> {
+  const results: IngestResult[] = [];
+  let sent = 0;
+  for (const sessions of sessionCounts) {
+    const load = { protocol: 'lmtp' as const, port: target.port, sessions, size, timeoutMs: plan.runTimeoutMs };
+    let count = plan.minCount(sessions);
+    const warm = plan.warmup(size);
+    if (warm > 0) {
+      const w = await sendLoad({ ...load, count: Math.max(warm, sessions) });
+      sent += Math.max(warm, sessions);
+      await checkDelivered(target, sent, plan.settleTimeoutMs);
+      count = Math.round(w.msgsPerSec * plan.targetSeconds);
+    }
+    count = Math.min(plan.maxCount(size), Math.max(plan.minCount(sessions), count));
+    const { result: r, peak } = await peakDuring(target.pid, () => sendLoad({ ...load, count }));
+    sent += count;
+    const delivered = await checkDelivered(target, sent, plan.settleTimeoutMs);
+    const row: IngestResult = { target: target.name, size, sessions, count, ...r, peakRss: peak, delivered };
+    log(
+      `ingest ${target.name.padEnd(14)} ${String(size).padStart(8)} B  ${String(sessions).padStart(2)} sessions  ` +
+        `${String(count).padStart(6)} msgs  ${r.msgsPerSec.toFixed(0).padStart(6)} msgs/s  ${r.mbPerSec.toFixed(1).padStart(7)} MB/s  ` +
+        `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`,
+    );
+    results.push(row);
+  }
+  return results;
+}
