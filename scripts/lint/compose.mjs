@@ -1,0 +1,113 @@
+// Checks what a schema cannot: the appliance's compose rules, on the configuration as docker-compose
+// resolved it (`docker-compose config` output, one file per variable set, given as arguments).
+//   - with and without the `dev` profile, every dependency of a started service is started too, and
+//     waits for health (a dependency on a profile-only service breaks `up` without that profile);
+//   - every service restarts unless stopped, has a healthcheck (in the file or its image's Dockerfile)
+//     and a stop_grace_period; the collector's is longer than its drain timeout;
+//   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
+//   - read_only services get a tmpfs /tmp (tsx keeps its compile cache there); bind sources exist;
+//   - every ${VAR} of docker-compose.yml is documented in .env.example.
+// Usage: node scripts/lint/compose.mjs RESOLVED.yml...   (run from the repository root)
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { register } from 'tsx/esm/api';
+import YAML from 'yaml';
+
+const problems = [];
+const files = process.argv.slice(2);
+if (files.length === 0) {
+  console.error('usage: compose.mjs RESOLVED.yml...');
+  process.exit(2);
+}
+
+/** Compose durations: 1m30s, 60s, 500ms. */
+function seconds(d) {
+  if (typeof d === 'number') return d;
+  let total = 0;
+  for (const [, n, unit] of String(d).matchAll(/(\d+(?:\.\d+)?)(us|ms|s|m|h)/g)) {
+    total += Number(n) * { us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }[unit];
+  }
+  return total;
+}
+
+/** [host address or '', published port] of a resolved port entry (string or long form). */
+function published(port) {
+  if (typeof port === 'object') return [port.host_ip ?? '', String(port.published ?? '')];
+  const parts = String(port).replace(/\/\w+$/, '').split(':');
+  return parts.length === 3 ? [parts[0], parts[1]] : ['', parts.length === 2 ? parts[0] : ''];
+}
+
+const hasImageHealthcheck = (build) => {
+  if (!build) return false;
+  const context = typeof build === 'string' ? build : build.context;
+  const file = join(context, typeof build === 'object' && build.dockerfile ? build.dockerfile : 'Dockerfile');
+  return existsSync(file) && /^HEALTHCHECK\s+(?!NONE)/m.test(readFileSync(file, 'utf8'));
+};
+
+register();
+const { lmtpSchema } = await import('../../catchall-lmtp/src/config/schema.ts');
+const drainDefaultMs = lmtpSchema.parse({}).drainTimeoutMs;
+
+for (const file of files) {
+  const config = YAML.parse(readFileSync(file, 'utf8'));
+  const services = config.services ?? {};
+  const at = (svc, text) => problems.push(`${file}: service ${svc}: ${text}`);
+
+  for (const profiles of [[], ['dev']]) {
+    const active = (name) => {
+      const own = services[name]?.profiles ?? [];
+      return own.length === 0 || own.some((p) => profiles.includes(p));
+    };
+    for (const [name, svc] of Object.entries(services)) {
+      if (!active(name)) continue;
+      for (const [dep, spec] of Object.entries(Array.isArray(svc.depends_on) ? Object.fromEntries(svc.depends_on.map((d) => [d, {}])) : svc.depends_on ?? {})) {
+        if (!services[dep]) at(name, `depends on ${dep}, which does not exist`);
+        else if (!active(dep)) at(name, `depends on ${dep}, which is not started with profiles [${profiles.join(', ')}]`);
+        if (spec.condition !== 'service_healthy') at(name, `depends on ${dep} without condition: service_healthy`);
+      }
+    }
+  }
+
+  for (const [name, svc] of Object.entries(services)) {
+    if (svc.restart !== 'unless-stopped') at(name, `restart is ${svc.restart ?? 'unset'}, expected unless-stopped`);
+    if (svc.stop_grace_period === undefined) at(name, 'no stop_grace_period');
+    if (svc.healthcheck?.disable) at(name, 'healthcheck disabled');
+    else if (!svc.healthcheck?.test && !hasImageHealthcheck(svc.build)) at(name, "no healthcheck (neither here nor in its image's Dockerfile)");
+
+    const dev = (svc.profiles ?? []).includes('dev');
+    for (const port of svc.ports ?? []) {
+      const [host, pub] = published(port);
+      if (name === 'postfix') continue;
+      if (!dev) at(name, `publishes port ${pub}: only postfix faces the network`);
+      else if (host !== '127.0.0.1') at(name, `publishes port ${pub} on ${host || 'every address'}: dev brokers belong on 127.0.0.1`);
+    }
+    if (svc.read_only && !(svc.tmpfs ?? []).some((t) => String(t).split(':')[0] === '/tmp')) at(name, 'read_only without a tmpfs on /tmp');
+    for (const volume of svc.volumes ?? []) {
+      const source = typeof volume === 'object' ? (volume.type === 'bind' ? volume.source : undefined) : String(volume).split(':')[0];
+      // Host paths of this repository must exist; others (/etc/letsencrypt) are the host's business.
+      if (source?.startsWith(process.cwd()) && !existsSync(source)) at(name, `bind mount source ${source} does not exist`);
+    }
+  }
+
+  const collector = services['catchall-lmtp'];
+  if (collector) {
+    const env = collector.environment ?? {};
+    const drainMs = Number(env.CATCHALL_LMTP_DRAIN_TIMEOUT_MS || drainDefaultMs);
+    if (seconds(collector.stop_grace_period) * 1000 <= drainMs) {
+      at('catchall-lmtp', `stop_grace_period ${collector.stop_grace_period} is not longer than the collector's drain timeout (${drainMs} ms)`);
+    }
+  }
+}
+
+// Every variable the compose file reads is documented in .env.example (set, or commented out).
+const composeText = readFileSync('docker-compose.yml', 'utf8').replace(/^\s*#.*$/gm, '');
+const documented = new Set([...readFileSync('.env.example', 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+for (const [, v] of composeText.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) {
+  if (!documented.has(v)) problems.push(`docker-compose.yml uses \${${v}}, which .env.example does not document`);
+}
+
+if (problems.length) {
+  console.error([...new Set(problems)].join('\n'));
+  process.exit(1);
+}
+console.log(`docker-compose.yml: ok (${files.length} resolved variants, profiles: none and dev)`);
