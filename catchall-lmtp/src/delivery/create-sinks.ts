@@ -1,0 +1,24 @@
+// Builds the configured sinks. Each sink connects in the background once started; names are
+// made unique so that logs and metrics can tell two brokers of the same kind apart.
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import { MaildirSink } from '../sinks/maildir.js';
+import type { Sink } from '../sinks/sink.js';
+import { ConfigError } from '../config/errors.js';
+
+export function createSinks(config: Config, logger: Logger): Sink[] {
+  const sinks = config.sinks.map((options): Sink => {
+    const deps = { logger: logger.child({ component: 'sink', type: options.type }) };
+    switch (options.type) {
+      case 'maildir':
+        return new MaildirSink(options, deps);
+      case 'amqp':
+      case 'hpfeeds':
+        throw new ConfigError(`sinks: type ${options.type} is not wired into this build yet`);
+    }
+  });
+  const names = sinks.map((s) => s.name);
+  const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+  if (duplicate) throw new ConfigError(`sinks: two sinks are both called ${duplicate} (same type and address); remove one`);
+  return sinks;
+}

@@ -1,0 +1,110 @@
+// The catchall-lmtp command as the appliance runs it: seed-compatible options, exit codes,
+// the health endpoints and a graceful SIGTERM.
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCli, startCli } from './helpers/cli.js';
+import { serverReplies, swaks } from './helpers/tools.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'catchall-cli-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('catchall-lmtp command line', () => {
+  it('prints help and version with exit code 0', async () => {
+    const [help, version] = await Promise.all([runCli(['--help']), runCli(['--version'])]);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /-p, --port PORT/);
+    assert.match(help.stdout, /-f, --feed-config FILE/);
+    assert.match(help.stdout, /-m, --maildir DIR/);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
+  it('exits 2 with a clear message for a bad option, a bad config and no destination', async () => {
+    const bad = path.join(dir, 'bad.yml');
+    await writeFile(bad, 'broker: b\nport: "ten"\nidentity: w\nsecret: s\nchannels: [c]\n');
+    const [bogus, badFile, nothing, badEnv, missingEnvFile] = await Promise.all([
+      runCli(['--bogus']),
+      runCli(['-f', bad]),
+      runCli([]),
+      runCli(['-m', dir], { CATCHALL_LMTP_PORT: 'twenty-four' }),
+      runCli(['--dotenv', path.join(dir, 'nope.env'), '-m', dir]),
+    ]);
+    assert.equal(bogus.code, 2);
+    assert.match(bogus.stderr, /Unknown option '--bogus'/);
+    assert.equal(badFile.code, 2);
+    assert.match(badFile.stderr, /port: expected number, received string; got "ten"/);
+    assert.equal(nothing.code, 2);
+    assert.match(nothing.stderr, /no destination configured/);
+    assert.equal(badEnv.code, 2);
+    assert.match(badEnv.stderr, /lmtp\.port: .*"twenty-four" \(from environment variable CATCHALL_LMTP_PORT\)/);
+    assert.equal(missingEnvFile.code, 2);
+    assert.match(missingEnvFile.stderr, /--dotenv .*nope\.env: no such file/);
+  });
+
+  it('--check-config prints the effective config with secrets masked, loading a dotenv file', async () => {
+    const envFile = path.join(dir, 'test.env');
+    await writeFile(envFile, 'HPFEEDS_HOST=hp.example\nHPFEEDS_IDENT=writer\nHPFEEDS_SECRET=topsecret\nHPFEEDS_CHANNELS=spam.mails\n');
+    const r = await runCli(['--check-config', '--dotenv', envFile, '-p', '2424', '--host', '0.0.0.0']);
+    assert.equal(r.code, 0, r.stderr);
+    const config = JSON.parse(r.stdout) as { lmtp: { port: number; host: string }; sinks: Array<{ host: string; secret: string }> };
+    assert.equal(config.lmtp.port, 2424);
+    assert.equal(config.lmtp.host, '0.0.0.0');
+    assert.equal(config.sinks[0]?.host, 'hp.example');
+    assert.equal(config.sinks[0]?.secret, '***');
+    assert.doesNotMatch(r.stdout, /topsecret/);
+  });
+
+  it('exits 1 naming the address when the LMTP port is taken', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const r = await runCli(['-p', String(port), '-m', path.join(dir, 'busy'), '--metrics-port', '0']);
+      assert.equal(r.code, 1);
+      assert.match(r.stdout + r.stderr, /EADDRINUSE.*127\.0\.0\.1:\d+/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('runs the seed command line in spool mode: archives mail, reports health, drains on SIGTERM and exits 0', async () => {
+    const maildir = path.join(dir, 'maildir');
+    const collector = await startCli(['-m', maildir]);
+    try {
+      const base = `http://127.0.0.1:${collector.metricsPort}`;
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      const ready = await fetch(`${base}/readyz`);
+      assert.equal(ready.status, 200, await ready.text());
+
+      const r = await swaks({ port: collector.lmtpPort }, ['--to', 'a@trap.test,b@trap.test', '--body', 'archived by the cli']);
+      const replies = serverReplies(r.stdout);
+      assert.equal(replies.filter((l) => /^250 2\.6\.0 OK [0-9a-f]{64} spooled$/.test(l)).length, 2, replies.join('\n'));
+      // with no broker sink, a spooled message is immediately "forwarded" into the archive
+      for (let i = 0; i < 100 && (await readdir(path.join(maildir, 'cur'))).length === 0; i++) await new Promise((res) => setTimeout(res, 20));
+      const [archived] = await readdir(path.join(maildir, 'cur'));
+      assert.ok(archived);
+      assert.match(await readFile(path.join(maildir, 'cur', archived), 'latin1'), /archived by the cli/);
+
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(metrics, /catchall_messages_total\{result="accepted"\} 1/);
+      assert.match(metrics, /catchall_spool_depth 0/);
+
+      const line = collector.logs().find((l) => l.msg === 'message accepted');
+      assert.ok(line, 'one log line per message');
+      assert.match(String(line.sha256), /^[0-9a-f]{64}$/);
+      assert.equal(line.recipients, 2);
+    } finally {
+      assert.equal(await collector.stop('SIGTERM'), 0);
+    }
+    assert.ok(collector.logs().some((l) => l.msg === 'stopped'));
+  });
+});
