@@ -2,6 +2,7 @@
 // made unique so that logs and metrics can tell two brokers of the same kind apart.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import { AmqpSink } from '../sinks/amqp.js';
 import { MaildirSink } from '../sinks/maildir.js';
 import type { Sink } from '../sinks/sink.js';
 import { ConfigError } from '../config/errors.js';
@@ -10,11 +11,12 @@ export function createSinks(config: Config, logger: Logger): Sink[] {
   const sinks = config.sinks.map((options): Sink => {
     const deps = { logger: logger.child({ component: 'sink', type: options.type }) };
     switch (options.type) {
+      case 'amqp':
+        return new AmqpSink(options, deps);
       case 'maildir':
         return new MaildirSink(options, deps);
-      case 'amqp':
       case 'hpfeeds':
-        throw new ConfigError(`sinks: type ${options.type} is not wired into this build yet`);
+        throw new ConfigError('sinks: type hpfeeds is not wired into this build yet');
     }
   });
   const names = sinks.map((s) => s.name);
