@@ -1,8 +1,8 @@
 // catchall-lmtp command line: compatible with the seed (`-p PORT -f FEED_CONFIG -m MAILDIR`).
 // Exit codes: 0 clean stop, 1 failure at run time, 2 invalid command line or configuration.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import dotenv from 'dotenv';
+import { loadEnvFile } from './config/dotenv.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig, redact, type Overrides } from './config/load.js';
 import { createSinks } from './delivery/create-sinks.js';
@@ -63,12 +63,6 @@ function parseCommandLine(argv: string[]) {
   } catch (err) {
     throw new ConfigError(`${(err as Error).message} (see --help)`);
   }
-}
-
-function loadEnvFile(path: string | undefined): void {
-  if (path !== undefined && !existsSync(path)) throw new ConfigError(`--dotenv ${path}: no such file`);
-  const file = path ?? '.env';
-  if (existsSync(file)) dotenv.config({ path: file, quiet: true }); // never overrides the real environment
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -1,9 +1,10 @@
 // pino, one JSON line per event on stdout. A message is identified by its sha256 in every line.
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
-export function createLogger(level: LevelWithSilent = 'info'): Logger {
+/** `name` is the service in every line (imap-collector shares this logger setup). */
+export function createLogger(level: LevelWithSilent = 'info', name = 'catchall-lmtp'): Logger {
   return pino({
-    name: 'catchall-lmtp',
+    name,
     level,
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
