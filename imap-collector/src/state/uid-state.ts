@@ -1,6 +1,6 @@
-// Per-mailbox memory of what was already collected: UIDVALIDITY, the highest UID every sink
-// confirmed, and the confirmed UIDs whose \Seen/deletion may not have reached the server yet.
-// UIDs only grow within one UIDVALIDITY, so "UID > lastUid" is exactly "not yet sent".
+// Per-mailbox memory of what was already offered to the sinks: UIDVALIDITY, the highest UID offered,
+// the UIDs a sink refused (to offer again), and the confirmed UIDs whose \Seen/deletion may not have
+// reached the server yet. UIDs only grow within one UIDVALIDITY, so "UID > lastUid" is "never offered".
 // Written atomically (tmp, fsync, rename) so a crash leaves the old or the new state, never half.
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
@@ -9,8 +9,10 @@ import path from 'node:path';
 export interface UidState {
   /** UIDVALIDITY as a decimal string (it is a 32-bit unsigned value; imapflow reports a BigInt). */
   uidValidity: string;
-  /** Highest UID confirmed by every sink; 0 when nothing was collected yet. */
+  /** Highest UID offered to the sinks; 0 when nothing was offered yet. */
   lastUid: number;
+  /** UIDs at or below lastUid that a sink refused; offered again on every pass. */
+  retry: number[];
   /** Confirmed, but not yet known to be marked \Seen or deleted on the server. */
   unmarked: number[];
 }
@@ -36,10 +38,11 @@ export class UidStateFile {
     }
     const data = JSON.parse(text) as Partial<UidState>;
     const isUid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-    if (typeof data.uidValidity !== 'string' || !isUid(data.lastUid) || !Array.isArray(data.unmarked) || !data.unmarked.every(isUid)) {
+    const isUidList = (l: unknown): l is number[] => Array.isArray(l) && l.every(isUid);
+    if (typeof data.uidValidity !== 'string' || !isUid(data.lastUid) || !isUidList(data.retry) || !isUidList(data.unmarked)) {
       throw new Error(`state file ${this.file} is not valid: ${text.slice(0, 200)}`);
     }
-    return { uidValidity: data.uidValidity, lastUid: data.lastUid, unmarked: data.unmarked };
+    return { uidValidity: data.uidValidity, lastUid: data.lastUid, retry: data.retry, unmarked: data.unmarked };
   }
 
   async save(state: UidState): Promise<void> {

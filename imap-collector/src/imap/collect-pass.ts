@@ -1,0 +1,143 @@
+// One collection pass over an open mailbox: find what was not collected yet, hand each message to
+// the sinks, and only once every sink confirmed it, remember its UID and mark it \Seen (or delete it).
+//
+// What "not collected yet" means is kept in the state file: every UID above `lastUid`, plus the UIDs
+// in `retry` that a sink refused (e.g. too big for the hpfeeds frame limit). A refused message stays
+// on the server untouched and is offered again on every pass; it does not hold up the messages after
+// it. When the refusal came from a disconnected sink, the pass stops instead: the rest would only be
+// refused too (and the attempt itself is what lets a sink like the maildir recover).
+import type { ImapFlow } from 'imapflow';
+import type { Logger } from 'pino';
+import type { CollectedMessage } from 'catchall-lmtp/sinks/sink';
+import { toCollectedMessage } from '../collect/to-message.js';
+import type { UidState, UidStateFile } from '../state/uid-state.js';
+
+/** Shaped like the LMTP collector's publishToAll result, which is what the service plugs in. */
+export type Deliver = (message: CollectedMessage) => Promise<{ ok: boolean; sinks: Record<string, string> }>;
+
+export interface PassOptions {
+  client: ImapFlow;
+  account: string;
+  mailbox: string;
+  state: UidStateFile;
+  /** -a: every message, not only unseen ones (already collected ones are still skipped). */
+  fetchAll: boolean;
+  /** -d: delete and expunge instead of marking \Seen. */
+  deleteAfter: boolean;
+  /** Hands the message to every sink; `ok` only once all of them confirmed. */
+  deliver: Deliver;
+  /** True while every sink is connected: tells a refused message from a broker outage. */
+  sinksReady: () => boolean;
+  logger: Logger;
+  /** Checked between messages so that a shutdown does not wait for a whole mailbox. */
+  shouldStop: () => boolean;
+}
+
+export interface PassResult {
+  /** Confirmed by every sink, then marked or deleted. */
+  collected: number;
+  /** Refused by a sink although all were connected; left on the server and retried next pass. */
+  refused: number;
+  /** The pass stopped early because a sink was not connected; the rest waits for the next pass. */
+  sinksDown: boolean;
+}
+
+export async function collectPass(o: PassOptions): Promise<PassResult> {
+  const box = o.client.mailbox;
+  if (!box) throw new Error(`mailbox ${o.mailbox} is not open`);
+  const state = await knownState(o, box.uidValidity.toString());
+  const result: PassResult = { collected: 0, refused: 0, sinksDown: false };
+  if (state.unmarked.length > 0) await finishUnmarked(o, state);
+  if (box.exists === 0) return result;
+
+  for (const uid of await candidates(o, state)) {
+    if (o.shouldStop()) break;
+    const fetched = await o.client.fetchOne(String(uid), { uid: true, source: true, internalDate: true }, { uid: true });
+    if (!fetched || !fetched.source) {
+      o.logger.debug({ uid }, 'message vanished before it was fetched');
+      await save(o, state, uid, 'gone');
+      continue;
+    }
+    const internalDate = fetched.internalDate === undefined ? undefined : new Date(fetched.internalDate);
+    const message = toCollectedMessage(fetched.source, { account: o.account, mailbox: o.mailbox, uid, uidValidity: state.uidValidity, internalDate });
+    const started = performance.now();
+    const delivered = await o.deliver(message);
+    const line = { uid, sha256: message.sha256, size: message.bytes.length, sinks: delivered.sinks, ms: Math.round(performance.now() - started) };
+    if (!delivered.ok && !o.sinksReady()) {
+      // Every further message would be refused too; this one is offered again first next time.
+      o.logger.warn(line, 'a sink is not connected; leaving this and the following messages for the next pass');
+      result.sinksDown = true;
+      break;
+    }
+    if (!delivered.ok) {
+      o.logger.warn(line, 'not confirmed by every sink; left on the server and retried on the next pass');
+      await save(o, state, uid, 'refused');
+      result.refused += 1;
+      continue;
+    }
+    // Remember first, then mark: if marking fails, the next pass finishes it without sending again.
+    await save(o, state, uid, 'confirmed');
+    await markCollected(o, [uid]);
+    o.logger.info({ ...line, action: o.deleteAfter ? 'deleted' : 'seen' }, 'collected');
+    result.collected += 1;
+  }
+  if (state.unmarked.length > 0) {
+    state.unmarked = []; // the last message's mark succeeded, or we would not be here
+    await o.state.save(state);
+  }
+  return result;
+}
+
+async function knownState(o: PassOptions, uidValidity: string): Promise<UidState> {
+  const saved = await o.state.load();
+  if (saved?.uidValidity === uidValidity) return saved;
+  // The server renumbered the mailbox: old UIDs mean nothing now, so collection starts over.
+  if (saved) o.logger.warn({ was: saved.uidValidity, now: uidValidity }, 'UIDVALIDITY changed; collecting the mailbox from the start');
+  return { uidValidity, lastUid: 0, unmarked: [], retry: [] };
+}
+
+/** UIDs to offer in this pass, ascending: new ones above lastUid, and earlier refusals still there. */
+async function candidates(o: PassOptions, state: UidState): Promise<number[]> {
+  const selection = o.fetchAll ? { all: true } : { seen: false };
+  // `N:*` also matches the highest UID when it is below N, hence the filter.
+  const fresh = ((await o.client.search({ ...selection, uid: `${state.lastUid + 1}:*` }, { uid: true })) || []).filter((uid) => uid > state.lastUid);
+  let retry: number[] = [];
+  if (state.retry.length > 0) {
+    retry = (await o.client.search({ ...selection, uid: state.retry.join(',') }, { uid: true })) || [];
+    // Refusals that were deleted or read by someone else meanwhile are no longer ours to retry.
+    const gone = state.retry.filter((uid) => !retry.includes(uid));
+    if (gone.length > 0) {
+      state.retry = state.retry.filter((uid) => retry.includes(uid));
+      await o.state.save(state);
+    }
+  }
+  const uids = [...retry, ...fresh].sort((a, b) => a - b);
+  if (uids.length > 0) o.logger.debug({ count: uids.length, retry: retry.length }, 'messages to collect');
+  return uids;
+}
+
+/**
+ * Records one message's outcome in the state file. `confirmed` also lists it as unmarked until the
+ * next save, which happens only after its \Seen/deletion went through.
+ */
+async function save(o: PassOptions, state: UidState, uid: number, outcome: 'confirmed' | 'refused' | 'gone'): Promise<void> {
+  state.lastUid = Math.max(state.lastUid, uid);
+  state.retry = state.retry.filter((u) => u !== uid);
+  if (outcome === 'refused') state.retry.push(uid);
+  state.unmarked = outcome === 'confirmed' ? [uid] : [];
+  await o.state.save(state);
+}
+
+/** Confirmed messages whose \Seen or deletion did not reach the server (e.g. the connection dropped). */
+async function finishUnmarked(o: PassOptions, state: UidState): Promise<void> {
+  o.logger.info({ uids: state.unmarked }, 'marking messages that were confirmed before the last disconnect');
+  await markCollected(o, state.unmarked);
+  state.unmarked = [];
+  await o.state.save(state);
+}
+
+async function markCollected(o: PassOptions, uids: number[]): Promise<void> {
+  const range = uids.join(',');
+  const ok = o.deleteAfter ? await o.client.messageDelete(range, { uid: true }) : await o.client.messageFlagsAdd(range, ['\\Seen'], { uid: true });
+  if (!ok) throw new Error(`could not ${o.deleteAfter ? 'delete' : 'mark \\Seen'} UID ${range}`);
+}
