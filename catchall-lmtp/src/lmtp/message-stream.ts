@@ -1,6 +1,6 @@
 // Small stream stages the DATA stream passes through on its way into memory.
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, Writable, type TransformCallback } from 'node:stream';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 
 /**
  * Counts bytes and flags a message over the limit. It keeps draining the client (ZoneMTA-style):
@@ -48,4 +48,22 @@ export class Collect extends Writable {
     this.chunks = [];
     return joined;
   }
+}
+
+/**
+ * Pipes the DATA stream through the stages and resolves once the last one has everything. Rejects
+ * if the client goes away mid-DATA (smtp-server then destroys the stream). Plain pipe() instead of
+ * stream.pipeline(): the latter allocates an AbortSignal per message, which showed in profiles.
+ */
+export function readThrough(source: Readable, stages: [Transform, ...Transform[]], last: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    source.once('error', reject);
+    source.once('close', () => {
+      if (!source.readableEnded) reject(new Error('connection closed during DATA'));
+    });
+    last.once('finish', resolve);
+    let tail: Readable = source;
+    for (const stage of stages) tail = tail.pipe(stage);
+    tail.pipe(last);
+  });
 }

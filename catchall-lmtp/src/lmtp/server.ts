@@ -3,14 +3,13 @@
 // ever answers a message with 5xx: what cannot be stored now gets a 4xx so that Postfix retries.
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Delivery, RecipientResult } from '../delivery/delivery.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
 import './greeting-delay.js';
-import { Collect, Sha256, SizeLimit } from './message-stream.js';
+import { Collect, Sha256, SizeLimit, readThrough } from './message-stream.js';
 
 export interface LmtpServerOptions {
   host?: string;
@@ -151,7 +150,7 @@ export class LmtpServer {
     const envelope = envelopeOf(session);
     const logBase = { recipients: envelope.rcptTo.length, client: envelope.clientAddress, mailFrom: envelope.mailFrom };
     try {
-      await pipeline(stream, limit, hash, sink);
+      await readThrough(stream, [limit, hash], sink);
     } catch (err) {
       // The client went away mid-DATA: there is nobody to reply to, and nothing was accepted.
       this.options.metrics.messages.inc({ result: 'aborted' });
