@@ -89,6 +89,12 @@ export class LmtpServer {
     this.smtp.server.on('connection', (socket) => {
       options.metrics.sessions.inc();
       socket.once('close', () => options.metrics.sessions.dec());
+      // Replies to pipelined commands are written one by one; holding them until the chunk that
+      // carried the commands is processed sends them in one segment (fewer syscalls under load).
+      socket.on('data', () => {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      });
     });
   }
 
