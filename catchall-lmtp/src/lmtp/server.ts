@@ -91,7 +91,7 @@ export class LmtpServer {
       socket.once('close', () => options.metrics.sessions.dec());
       // Replies to pipelined commands are written one by one; holding them until the chunk that
       // carried the commands is processed sends them in one segment (fewer syscalls under load).
-      socket.on('data', () => {
+      socket.prependListener('data', () => {
         socket.cork();
         process.nextTick(() => socket.uncork());
       });
