@@ -9,7 +9,7 @@ import { DEFAULT_MAX_FRAME, encodeError, encodePublish } from 'catchall-lmtp/hpf
 import type { AuthStore } from '../auth/auth-store.js';
 import { BrokerConnection, type ConnectionContext } from './connection.js';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './endpoint.js';
-import { BrokerMetrics } from './metrics.js';
+import { BrokerMetrics, type BufferSample } from './metrics.js';
 
 export interface HpfeedsBrokerOptions {
   auth: AuthStore;
@@ -170,7 +170,7 @@ export class HpfeedsBroker {
     for (const channel of [...conn.channels]) this.unsubscribe(conn, channel);
   }
 
-  private *bufferSamples(): Iterable<{ ident: string; sendBytes: number; receiveBytes: number }> {
+  private *bufferSamples(): Iterable<BufferSample> {
     for (const c of this.connections) {
       if (c.ident !== undefined) yield { ident: c.ident, sendBytes: c.socket.writableLength, receiveBytes: c.receiveBuffered };
     }

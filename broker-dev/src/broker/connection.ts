@@ -194,17 +194,18 @@ export class BrokerConnection {
       record = await this.ctx.auth.lookup(ident);
     } catch (err) {
       this.log.error({ err, ident }, 'auth store lookup failed');
-      this.fail('auth-store-error', `Authentication failed for ${ident}`);
+      this.fail('auth-store-error', `Authentication failed for ${ident}`, ident);
       return;
     }
     if (this.closing) return;
+    // Auth failures are counted under the ident that was tried, as in the reference.
     if (!record) {
-      this.fail('invalid-ident', `Authentication failed for ${ident}`);
+      this.fail('invalid-ident', `Authentication failed for ${ident}`, ident);
       return;
     }
     const expected = authHash(this.nonce, record.secret);
     if (hash.length !== expected.length || !timingSafeEqual(hash, expected)) {
-      this.fail('invalid-secret', `Authentication failed for ${ident}`);
+      this.fail('invalid-secret', `Authentication failed for ${ident}`, ident);
       return;
     }
     const previous = this.ident;
@@ -235,10 +236,10 @@ export class BrokerConnection {
     this.fail('deadline-timer-expired', 'Backpressure deadline timer expired');
   }
 
-  private fail(category: string, text: string): void {
+  private fail(category: string, text: string, ident = this.ident ?? ''): void {
     if (this.closing) return;
-    this.ctx.metrics.connectionError.inc({ ident: this.ident ?? '', category });
-    this.log.warn({ ident: this.ident, category, error: text }, 'closing connection after error');
+    this.ctx.metrics.connectionError.inc({ ident, category });
+    this.log.warn({ ident, category, error: text }, 'closing connection after error');
     this.close(text);
   }
 

@@ -2,6 +2,13 @@
 // existing dashboards work. The Python client exposes counters with a `_total` suffix, and so do we.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+/** One authenticated connection's buffered bytes at scrape time. */
+export interface BufferSample {
+  ident: string;
+  sendBytes: number;
+  receiveBytes: number;
+}
+
 export class BrokerMetrics {
   readonly clientConnections: Gauge;
   readonly connectionMade: Counter;
@@ -22,7 +29,7 @@ export class BrokerMetrics {
   /** @param sampleBuffers called on each scrape to fill the per-ident buffer-size gauges. */
   constructor(
     readonly registry: Registry,
-    sampleBuffers: () => Iterable<{ ident: string; sendBytes: number; receiveBytes: number }>,
+    sampleBuffers: () => Iterable<BufferSample>,
   ) {
     const registers = [registry];
     this.clientConnections = new Gauge({ name: 'hpfeeds_broker_client_connections', help: 'Number of clients connected to broker', registers });
@@ -30,22 +37,22 @@ export class BrokerMetrics {
     this.connectionReady = new Counter({ name: 'hpfeeds_broker_connection_ready_total', help: 'Number of connections established + authenticated', labelNames: ['ident'], registers });
     this.connectionError = new Counter({ name: 'hpfeeds_broker_connection_error_total', help: 'Number of connections that experienced a protocol error', labelNames: ['ident', 'category'], registers });
     this.connectionLost = new Counter({ name: 'hpfeeds_broker_connection_lost_total', help: 'Number of connections lost', labelNames: ['ident'], registers });
-    const sendSize = (this.sendBufferSize = new Gauge({ name: 'hpfeeds_broker_connection_send_buffer_size', help: 'Number of bytes queued for transmission', labelNames: ['ident'], registers }));
-    const receiveSize = (this.receiveBufferSize = new Gauge({
-      name: 'hpfeeds_broker_connection_receive_buffer_size',
-      help: 'Number of bytes received but not yet parsed',
-      labelNames: ['ident'],
-      registers,
-      // One collect fills both buffer gauges from the live connections.
-      collect() {
-        sendSize.reset();
-        receiveSize.reset();
-        for (const s of sampleBuffers()) {
-          sendSize.inc({ ident: s.ident }, s.sendBytes);
-          receiveSize.inc({ ident: s.ident }, s.receiveBytes);
-        }
-      },
-    }));
+    // Buffer sizes are sampled from the live connections at scrape time, each gauge on its own.
+    const sampled = (name: string, help: string, pick: (s: BufferSample) => number) => {
+      const gauge: Gauge<'ident'> = new Gauge({
+        name,
+        help,
+        labelNames: ['ident'],
+        registers,
+        collect() {
+          gauge.reset();
+          for (const s of sampleBuffers()) gauge.inc({ ident: s.ident }, pick(s));
+        },
+      });
+      return gauge;
+    };
+    this.sendBufferSize = sampled('hpfeeds_broker_connection_send_buffer_size', 'Number of bytes queued for transmission', (s) => s.sendBytes);
+    this.receiveBufferSize = sampled('hpfeeds_broker_connection_receive_buffer_size', 'Number of bytes received but not yet parsed', (s) => s.receiveBytes);
     this.receiveBufferFill = new Counter({ name: 'hpfeeds_broker_connection_receive_buffer_fill_total', help: 'Number of bytes queued in the parsing buffer', labelNames: ['ident'], registers });
     this.sendBufferFill = new Counter({ name: 'hpfeeds_broker_connection_send_buffer_fill_total', help: 'Number of bytes queued in the send buffer', labelNames: ['ident'], registers });
     this.sendBufferDrain = new Counter({ name: 'hpfeeds_broker_connection_send_buffer_drain_total', help: 'Number of bytes drained from the send buffer and sent', labelNames: ['ident'], registers });

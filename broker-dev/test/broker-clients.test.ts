@@ -1,0 +1,253 @@
+// The broker with the real library client: fan-out, a slow consumer, garbage connections, auth-file
+// reload, restart + resubscribe, TLS and the metrics exporter.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { encodeSubscribe, type HpfeedsClient } from 'catchall-lmtp/hpfeeds';
+import { JsonFileAuthStore } from '../src/auth/json-file.js';
+import { MetricsExporter } from '../src/broker/exporter.js';
+import { ClientPool, collect } from './client-helpers.js';
+import { eventually, RawPeer, startBroker, within, type TestBroker } from './helpers.js';
+
+describe('hpfeeds broker with real clients', () => {
+  const pool = new ClientPool();
+  const cleanups: (() => Promise<unknown> | void)[] = [];
+  afterEach(async () => {
+    await pool.closeAll();
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  const broker = async (opts: Parameters<typeof startBroker>[0] = {}, endpoint?: string): Promise<TestBroker> => {
+    const b = await startBroker(opts, endpoint);
+    cleanups.push(() => b.close());
+    return b;
+  };
+
+  test('fan-out: 20 subscribers each get every message, in order, with the publisher ident', async () => {
+    const b = await broker();
+    const subs = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const c = pool.make(b.port, 'reader');
+        const got = collect(c);
+        await c.connect();
+        c.subscribe('spam.mails');
+        return got;
+      }),
+    );
+    await eventually('20 subscriptions', async () => (await b.broker.registry.getSingleMetricAsString('hpfeeds_broker_subscriptions')).includes('} 20'));
+    const pub = pool.make(b.port, 'writer');
+    await pub.connect();
+    const sent = Array.from({ length: 50 }, (_, i) => Buffer.from(`message ${i}`));
+    for (const m of sent) await pub.publish('spam.mails', m);
+    for (const s of subs) {
+      await s.waitFor(50);
+      assert.deepEqual(s.messages.map((m) => m.payload.toString()), sent.map(String));
+      assert.ok(s.messages.every((m) => m.ident === 'writer' && m.channel === 'spam.mails'));
+    }
+  });
+
+  test('a slow consumer is disconnected with "Backpressure deadline timer expired"; the others keep flowing', async () => {
+    const b = await broker({ sendBufferLimit: 256 * 1024, backpressureDeadlineMs: 300 });
+    const slow = await RawPeer.authed(b.port, 'reader');
+    slow.write(encodeSubscribe('reader', 'spam.mails'));
+    slow.socket.pause(); // never reads: the kernel buffers fill, then the broker's send buffer
+    const fast = await Promise.all([0, 1, 2].map(async () => {
+      const c = pool.make(b.port, 'reader');
+      const got = collect(c);
+      await c.connect();
+      c.subscribe('spam.mails');
+      return got;
+    }));
+    await eventually('4 subscriptions', async () => (await b.broker.registry.getSingleMetricAsString('hpfeeds_broker_subscriptions')).includes('} 4'));
+    const pub = pool.make(b.port, 'writer');
+    await pub.connect();
+    const metric = async (name: string) => b.broker.registry.getSingleMetricAsString(name);
+    // Publish until the slow consumer's queue passes the limit and it is put on the deadline (bounded),
+    // then stop: nothing more is queued for it, yet it is disconnected once the deadline expires.
+    let sent = 0;
+    const chunk = randomBytes(64 * 1024);
+    while (!(await metric('hpfeeds_broker_connection_send_buffer_deadline_start_total')).includes('ident="reader"} 1')) {
+      assert.ok(sent < 3200, 'slow consumer never put on the deadline');
+      await pub.publish('spam.mails', chunk);
+      sent++;
+      // Lock-step with the broker, so the queue grows one frame at a time and never jumps past the hard bound.
+      await eventually('the broker to take the publish', async () => (await b.broker.metrics.receivePublishCount.get()).values[0]?.value === sent);
+    }
+    await eventually('the deadline to expire', async () => (await metric('hpfeeds_broker_connection_error_total')).includes('category="deadline-timer-expired"} 1'));
+    for (let i = 0; i < 10; i++, sent++) await pub.publish('spam.mails', chunk);
+    for (const f of fast) {
+      await f.waitFor(sent, 15_000);
+      assert.equal(f.messages.length, sent);
+    }
+    // The slow consumer, once it reads again, finds the ERROR after what was already queued.
+    slow.socket.resume();
+    await within(10_000, 'the slow consumer socket to close', slow.closed);
+    const last = slow.frames.at(-1);
+    assert.ok(last?.op === 'error' && last.text === 'Backpressure deadline timer expired', `last frame: ${JSON.stringify(last?.op)}`);
+    assert.ok(slow.frames.length - 1 < sent, 'the slow consumer cannot have received everything');
+  });
+
+  test('1,000 garbage connections leave the broker serving a well-behaved client', async () => {
+    const b = await broker();
+    let next = 0;
+    const garbage = async () => {
+      const kind = next++ % 4;
+      const socket = net.connect({ port: b.port, host: '127.0.0.1' });
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => {
+        socket.once('connect', () => {
+          // random bytes; a plausible header with a random length and opcode; a header alone; nothing
+          const body =
+            kind === 0 ? randomBytes(randomInt(1, 300))
+            : kind === 1 ? Buffer.concat([Buffer.from([0, 0, randomInt(0, 256), randomInt(0, 256), randomInt(0, 8)]), randomBytes(randomInt(0, 100))])
+            : kind === 2 ? Buffer.from([0xff, 0xff, 0xff, 0xff, 3])
+            : Buffer.alloc(0);
+          socket.end(body);
+        });
+        socket.once('close', () => resolve());
+        socket.resume();
+        setTimeout(() => socket.destroy(), 3000).unref();
+      });
+    };
+    const workers = Array.from({ length: 50 }, async () => {
+      while (next < 1000) await garbage();
+    });
+    await within(20_000, '1,000 garbage connections', Promise.all(workers));
+    await eventually('all garbage connections closed', () => b.broker.connectionCount === 0);
+
+    const sub = pool.make(b.port, 'reader');
+    const got = collect(sub);
+    await sub.connect();
+    sub.subscribe('other');
+    const pub = pool.make(b.port, 'writer');
+    await pub.connect();
+    await eventually('subscription', async () => (await b.broker.registry.getSingleMetricAsString('hpfeeds_broker_subscriptions')).includes('} 1'));
+    await pub.publish('other', 'after the storm');
+    await got.waitFor(1);
+    assert.equal(got.messages[0]!.payload.toString(), 'after the storm');
+  });
+
+  test('the auth file is reloaded: a new ident can log in without a restart', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hpfeeds-reload-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'auth.json');
+    const entry = { owner: 'o', secret: 'first', pubchans: ['c'], subchans: ['c'] };
+    await fs.writeFile(file, JSON.stringify({ alice: entry }));
+    const store = new JsonFileAuthStore(file, { pollIntervalMs: 100 });
+    cleanups.push(() => store.close());
+    const b = await broker({ auth: store });
+
+    const bob = await RawPeer.authed(b.port, 'bob', 'bobs-secret');
+    await bob.expectErrorAndClose('Authentication failed for bob');
+
+    const reloaded = new Promise((resolve) => store.once('reloaded', resolve));
+    await fs.writeFile(file, JSON.stringify({ alice: entry, bob: { ...entry, secret: 'bobs-secret' } }));
+    await within(5000, 'auth file reload', reloaded);
+
+    const client = pool.make(b.port, 'bob', { secret: 'bobs-secret' });
+    const got = collect(client);
+    await client.connect();
+    client.subscribe('c');
+    await new Promise((r) => setTimeout(r, 50));
+    await client.publish('c', 'hello from bob');
+    await got.waitFor(1);
+    assert.equal(got.messages[0]!.ident, 'bob');
+  });
+
+  test('clients reconnect and resubscribe after the broker restarts on the same port', async () => {
+    const first = await startBroker();
+    const port = first.port;
+    const reconnect = { initialDelayMs: 50, maxDelayMs: 200 };
+    const sub = pool.make(port, 'reader', { reconnect });
+    const got = collect(sub);
+    await sub.connect();
+    sub.subscribe('spam.mails');
+    const pub = pool.make(port, 'writer', { reconnect });
+    await pub.connect();
+
+    const disconnected = new Promise((resolve) => sub.once('disconnected', resolve));
+    await first.close();
+    await within(5000, 'the subscriber to notice the restart', disconnected);
+    const second = await broker({}, `tcp:port=${port}:interface=127.0.0.1`);
+    assert.equal(second.port, port);
+
+    // Publish until the resubscribed client sees a message (the publisher reconnects too).
+    await eventually('a message after the restart', async () => {
+      if (pub.connected) await pub.publish('spam.mails', 'after restart').catch(() => {});
+      await new Promise((r) => setTimeout(r, 50));
+      return got.messages.some((m) => m.payload.toString() === 'after restart');
+    }, 10_000);
+  });
+
+  test('TLS: a client verifying against the CA works; one without it is refused; --tls-insecure style works', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hpfeeds-tls-'));
+    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
+    const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { timeout: 30_000 });
+    const b = await broker({}, `tls:port=0:interface=127.0.0.1:cert=${cert}:key=${key}`);
+    const ca = await fs.readFile(cert);
+
+    const roundTrip = async (sub: HpfeedsClient, pub: HpfeedsClient, text: string) => {
+      const got = collect(sub);
+      await sub.connect();
+      sub.subscribe('other');
+      await pub.connect();
+      await new Promise((r) => setTimeout(r, 50));
+      await pub.publish('other', text);
+      await got.waitFor(1);
+      assert.equal(got.messages[0]!.payload.toString(), text);
+    };
+    await roundTrip(pool.make(b.port, 'reader', { tls: { ca } }), pool.make(b.port, 'writer', { tls: { ca } }), 'verified');
+    await roundTrip(pool.make(b.port, 'reader', { tls: { rejectUnauthorized: false } }), pool.make(b.port, 'writer', { tls: { rejectUnauthorized: false } }), 'unverified');
+    await assert.rejects(pool.make(b.port, 'reader', { tls: true }).connect(), /self[- ]signed|certificate/i);
+  });
+
+  test('the exporter serves the reference metric names on /metrics, and /healthz', async () => {
+    const b = await broker();
+    const exporter = new MetricsExporter({ registry: b.broker.registry, healthy: () => b.broker.listening });
+    cleanups.push(() => exporter.close());
+    const { port } = await exporter.listen('127.0.0.1', 0);
+
+    const sub = pool.make(b.port, 'reader');
+    const got = collect(sub);
+    await sub.connect();
+    sub.subscribe('spam.mails');
+    const pub = pool.make(b.port, 'writer');
+    await pub.connect();
+    await new Promise((r) => setTimeout(r, 50));
+    await pub.publish('spam.mails', Buffer.alloc(3000));
+    await got.waitFor(1);
+    await (await RawPeer.authed(b.port, 'writer', 'wrong')).expectErrorAndClose('Authentication failed for writer');
+
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    for (const line of [
+      'hpfeeds_broker_client_connections 2',
+      'hpfeeds_broker_connection_made_total 3',
+      'hpfeeds_broker_connection_ready_total{ident="reader"} 1',
+      'hpfeeds_broker_connection_error_total{ident="writer",category="invalid-secret"} 1',
+      'hpfeeds_broker_connection_lost_total{ident=""} 1',
+      'hpfeeds_broker_subscriptions{ident="reader",chan="spam.mails"} 1',
+      'hpfeeds_broker_receive_publish_count_total{ident="writer",chan="spam.mails"} 1',
+      'hpfeeds_broker_receive_publish_size_bucket{le="4096",ident="writer",chan="spam.mails"} 1',
+      'hpfeeds_broker_connection_send_buffer_size{ident="reader"} 0',
+      'hpfeeds_broker_connection_receive_buffer_size{ident="writer"} 0',
+    ]) {
+      assert.ok(text.includes(line), `missing "${line}" in:\n${text}`);
+    }
+    for (const name of ['receive_buffer_fill_total', 'send_buffer_fill_total', 'send_buffer_drain_total']) {
+      assert.match(text, new RegExp(`^hpfeeds_broker_connection_${name}\\{ident="\\w+"\\} \\d+`, 'm'));
+    }
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 200);
+    await b.close();
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 503);
+  });
+});

@@ -1,0 +1,144 @@
+// The two binaries as users and scripts run them: hpfeeds-broker and hpfeeds subscribe/publish.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { eventually, within } from './helpers.js';
+
+const BIN = path.join(import.meta.dirname, '..', 'bin');
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(bin: 'hpfeeds-broker' | 'hpfeeds', args: string[], input?: Buffer): Run {
+  const child = spawn(process.execPath, [path.join(BIN, `${bin}.js`), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  if (input) child.stdin!.end(input);
+  else child.stdin!.end();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const logLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('hpfeeds-broker and hpfeeds CLIs', () => {
+  let dir: string;
+  let broker: Run;
+  let port: number;
+  let exporterPort: number;
+  const children: Run[] = [];
+  const client = (args: string[], input?: Buffer) => {
+    const r = run('hpfeeds', ['--host', '127.0.0.1', '--port', String(port), ...args], input);
+    children.push(r);
+    return r;
+  };
+
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hpfeeds-cli-'));
+    const auth = path.join(dir, 'auth.json');
+    await fs.writeFile(auth, JSON.stringify({
+      writer: { owner: 'collector', secret: 'ws', pubchans: ['spam.mails'], subchans: [] },
+      reader: { owner: 'research', secret: 'rs', pubchans: [], subchans: ['spam.mails'] },
+    }));
+    broker = run('hpfeeds-broker', ['--endpoint', 'tcp:port=0:interface=127.0.0.1', '--auth', auth, '--exporter', '127.0.0.1:0', '--name', 'cli-test']);
+    await eventually('the broker to report its ports', () => broker.stdout().includes('exporter listening'), 15_000);
+    const lines = logLines(broker.stdout());
+    port = lines.find((x) => x.msg === 'listening')!.port as number;
+    exporterPort = lines.find((x) => x.msg === 'exporter listening (/metrics, /healthz)')!.port as number;
+  });
+
+  after(async () => {
+    for (const c of [...children, broker]) if (c.child.exitCode === null) c.child.kill('SIGKILL');
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  test('subscribe prints one JSON line per message; publish sends args or the exact stdin bytes', async () => {
+    const sub = client(['subscribe', '-i', 'reader', '-s', 'rs', '-c', 'spam.mails', '--count', '3', '--timeout', '20']);
+    await eventually('the subscriber to be ready', () => sub.stderr().includes('subscribed to spam.mails'), 15_000);
+
+    const mail = Buffer.concat([Buffer.from('Subject: test\r\n\r\n'), Buffer.from([0xff, 0xfe, 0x00, 0x0a])]);
+    const spam = Buffer.from(JSON.stringify({ sha256: sha(mail), msg: mail.toString('base64'), encoding: 'base64' }));
+    const raw = randomBytes(1000);
+    // One after the other, so the order of the lines is known.
+    for (const [args, input] of [
+      [['hello', 'world'], undefined],
+      [[], spam],
+      [['-'], raw],
+    ] as const) {
+      const p = client(['publish', '-i', 'writer', '-s', 'ws', '-c', 'spam.mails', ...args], input);
+      assert.equal(await within(15_000, 'publish to exit', p.exited), 0, p.stderr());
+    }
+
+    assert.equal(await within(20_000, 'subscribe --count 3 to exit', sub.exited), 0, sub.stderr());
+    const lines = logLines(sub.stdout());
+    assert.equal(lines.length, 3);
+    assert.deepEqual(lines[0], { ident: 'writer', channel: 'spam.mails', payload: 'hello world', sha256: sha(Buffer.from('hello world')) });
+    assert.deepEqual(lines[1], { ident: 'writer', channel: 'spam.mails', payload: spam.toString(), sha256: sha(mail), sha256_ok: true });
+    assert.deepEqual(lines[2], { ident: 'writer', channel: 'spam.mails', payload: raw.toString('base64'), encoding: 'base64', sha256: sha(raw) });
+  });
+
+  test('broker errors reach the user: denied publish and wrong secret exit 1 with the broker text', async () => {
+    const denied = client(['publish', '-i', 'reader', '-s', 'rs', '-c', 'spam.mails', 'x']);
+    const wrong = client(['subscribe', '-i', 'reader', '-s', 'nope', '-c', 'spam.mails', '--timeout', '10']);
+    assert.equal(await within(15_000, 'publish to exit', denied.exited), 1);
+    assert.match(denied.stderr(), /Authkey not allowed to pub here\. ident=reader, chan=spam\.mails/);
+    assert.equal(await within(15_000, 'subscribe to exit', wrong.exited), 1);
+    assert.match(wrong.stderr(), /Authentication failed for reader/);
+  });
+
+  test('subscribe --timeout without enough messages exits 1 and says how many arrived', async () => {
+    const sub = client(['subscribe', '-i', 'reader', '-s', 'rs', '-c', 'spam.mails', '--count', '1', '--timeout', '0.5']);
+    assert.equal(await within(15_000, 'subscribe to exit', sub.exited), 1);
+    assert.match(sub.stderr(), /timed out after 0\.5 s: received 0 of 1 messages/);
+  });
+
+  test('bad arguments: a clear message and exit 2', async () => {
+    const cases: [Run, RegExp][] = [
+      [run('hpfeeds-broker', ['--endpoint', 'udp:port=1']), /--endpoint: .*type must be tcp or tls/],
+      [run('hpfeeds-broker', ['--max-frame-size', 'big']), /--max-frame-size must be a whole number/],
+      [run('hpfeeds-broker', ['--bogus']), /Unknown option '--bogus'/],
+      [run('hpfeeds-broker', ['--auth', path.join(os.tmpdir(), 'does-not-exist.json')]), /--auth: cannot read auth file/],
+      [run('hpfeeds', ['fetch']), /unknown action "fetch"/],
+      [run('hpfeeds', ['subscribe', '-i', 'x', '-s', 'y']), /at least one -c\/--channel is required/],
+      [run('hpfeeds', ['publish', '-i', 'x', '-s', 'y', '-c', 'c', '--port', '70000', 'p']), /--port must be a whole number from 1 to 65535/],
+    ];
+    await within(20_000, 'every case to exit', Promise.all(cases.map(([r]) => r.exited)));
+    for (const [r, message] of cases) {
+      assert.equal(await r.exited, 2, r.stderr());
+      assert.match(r.stderr(), message);
+      assert.match(r.stderr(), /--help/);
+    }
+    const help = run('hpfeeds-broker', ['--help']);
+    assert.equal(await help.exited, 0);
+    assert.match(help.stdout(), /--endpoint SPEC/);
+  });
+
+  test('the exporter serves /metrics and /healthz', async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${exporterPort}/metrics`)).text();
+    assert.match(metrics, /^hpfeeds_broker_client_connections \d+$/m);
+    assert.match(metrics, /^hpfeeds_broker_connection_made_total \d+$/m);
+    assert.match(metrics, /^process_cpu_seconds_total /m);
+    assert.equal((await fetch(`http://127.0.0.1:${exporterPort}/healthz`)).status, 200);
+  });
+
+  test('SIGTERM with a client connected: stops and exits 0', async () => {
+    const sub = client(['subscribe', '-i', 'reader', '-s', 'rs', '-c', 'spam.mails']);
+    await eventually('the subscriber to be ready', () => sub.stderr().includes('subscribed to'), 15_000);
+    broker.child.kill('SIGTERM');
+    assert.equal(await within(10_000, 'the broker to exit', broker.exited), 0);
+    assert.ok(logLines(broker.stdout()).some((l) => l.msg === 'stopped'));
+    sub.child.kill('SIGTERM');
+    assert.equal(await within(10_000, 'the subscriber to exit', sub.exited), 0);
+  });
+});
