@@ -154,7 +154,8 @@ describe('hpfeeds broker protocol', () => {
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
     const frame = encodePublish('writer', 'spam.mails', payload);
     assert.equal(frame.length, DEFAULT_MAX_FRAME);
-    await new Promise((r) => setTimeout(r, 50)); // let SUBSCRIBE land before the publish
+    await eventually('the SUBSCRIBE to land before the publish', async () =>
+      (await tb.broker.metrics.subscriptions.get()).values.some((v) => v.labels.ident === 'reader' && v.labels.chan === 'spam.mails' && v.value === 1));
     pub.write(frame);
     const got = await sub.next(5000);
     assert.ok(got.op === 'publish' && got.payload.equals(payload), 'largest frame not delivered intact');

@@ -18,9 +18,22 @@ export class ClientPool {
   }
 }
 
+/** Connects the client and subscribes it to a channel, collecting what arrives there. */
+export async function subscribed(client: HpfeedsClient, channel: string): Promise<Collected> {
+  const got = collect(client);
+  await client.connect();
+  client.subscribe(channel);
+  return got;
+}
+
 /** Collects messages from a client subscription into an array (bounded waits via `waitFor`). */
-export function collect(client: HpfeedsClient): { messages: { ident: string; channel: string; payload: Buffer }[]; waitFor(n: number, ms?: number): Promise<void> } {
-  const messages: { ident: string; channel: string; payload: Buffer }[] = [];
+export interface Collected {
+  messages: HpfeedsMessage[];
+  waitFor(n: number, ms?: number): Promise<void>;
+}
+
+export function collect(client: HpfeedsClient): Collected {
+  const messages: HpfeedsMessage[] = [];
   client.on('message', (m: HpfeedsMessage) => messages.push(m));
   return { messages, waitFor: (n, ms = 5000) => eventually(`${n} messages (have ${messages.length})`, () => messages.length >= n, ms).then(() => undefined) };
 }

@@ -25,6 +25,16 @@ export async function startBroker(opts: Partial<HpfeedsBrokerOptions> & { auth?:
   return { broker, port, close: () => broker.close() };
 }
 
+/** Subscriptions the broker has registered (the hpfeeds_broker_subscriptions gauge, summed). */
+export async function subscriptionCount(broker: HpfeedsBroker): Promise<number> {
+  return (await broker.metrics.subscriptions.get()).values.reduce((n, v) => n + v.value, 0);
+}
+
+/** Waits until the broker has registered n subscriptions, so a publish cannot overtake a SUBSCRIBE. */
+export function subscriptionsReach(broker: HpfeedsBroker, n: number): Promise<unknown> {
+  return eventually(`${n} subscriptions`, async () => (await subscriptionCount(broker)) === n);
+}
+
 /** Rejects after ms with a message saying what was awaited, so no test can hang. */
 export function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout;

@@ -124,7 +124,8 @@ export class BrokerConnection {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return; // draining the peer's last bytes after we sent ERROR
-    if (this.ident !== undefined) this.ctx.metrics.receiveBufferFill.inc({ ident: this.ident }, chunk.length);
+    // Bytes that arrive before AUTH completes are counted under ident "".
+    this.ctx.metrics.receiveBufferFill.inc({ ident: this.ident ?? '' }, chunk.length);
     try {
       for (const frame of this.decoder.push(chunk)) this.pending.push(frame);
     } catch (err) {
