@@ -1,11 +1,12 @@
 // The two binaries as users and scripts run them: hpfeeds-broker and hpfeeds subscribe/publish.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { eventually, within } from './helpers.js';
 
 const BIN = path.join(import.meta.dirname, '..', 'bin');
@@ -36,7 +37,9 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
   let dir: string;
   let broker: Run;
   let port: number;
+  let tlsPort: number;
   let exporterPort: number;
+  let cert: string;
   const children: Run[] = [];
   const client = (args: string[], input?: Buffer) => {
     const r = run('hpfeeds', ['--host', '127.0.0.1', '--port', String(port), ...args], input);
@@ -51,10 +54,19 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
       writer: { owner: 'collector', secret: 'ws', pubchans: ['spam.mails'], subchans: [] },
       reader: { owner: 'research', secret: 'rs', pubchans: [], subchans: ['spam.mails'] },
     }));
-    broker = run('hpfeeds-broker', ['--endpoint', 'tcp:port=0:interface=127.0.0.1', '--auth', auth, '--exporter', '127.0.0.1:0', '--name', 'cli-test']);
+    cert = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { timeout: 30_000 });
+    broker = run('hpfeeds-broker', [
+      '--endpoint', 'tcp:port=0:interface=127.0.0.1',
+      '--endpoint', `tls:port=0:interface=127.0.0.1:cert=${cert}:key=${key}`,
+      '--auth', auth, '--exporter', '127.0.0.1:0', '--name', 'cli-test', '--max-frame-size', '65536',
+    ]);
     await eventually('the broker to report its ports', () => broker.stdout().includes('exporter listening'), 15_000);
     const lines = logLines(broker.stdout());
-    port = lines.find((x) => x.msg === 'listening')!.port as number;
+    port = lines.find((x) => x.msg === 'listening' && x.kind === 'tcp')!.port as number;
+    tlsPort = lines.find((x) => x.msg === 'listening' && x.kind === 'tls')!.port as number;
     exporterPort = lines.find((x) => x.msg === 'exporter listening (/metrics, /healthz)')!.port as number;
   });
 
@@ -95,6 +107,27 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
     assert.match(denied.stderr(), /Authkey not allowed to pub here\. ident=reader, chan=spam\.mails/);
     assert.equal(await within(15_000, 'subscribe to exit', wrong.exited), 1);
     assert.match(wrong.stderr(), /Authentication failed for reader/);
+  });
+
+  test('TLS: --ca verifies the broker, --tls-insecure skips verification, --tls alone refuses a self-signed broker', async () => {
+    const tls = (args: string[], input?: Buffer) => client([...args, '--port', String(tlsPort)], input);
+    const sub = tls(['subscribe', '-i', 'reader', '-s', 'rs', '-c', 'spam.mails', '--count', '2', '--timeout', '20', '--ca', cert]);
+    const refused = tls(['publish', '-i', 'writer', '-s', 'ws', '-c', 'spam.mails', '--tls', 'never delivered']);
+    await eventually('the TLS subscriber to be ready', () => sub.stderr().includes('subscribed to'), 15_000);
+    for (const flag of ['--ca', '--tls-insecure']) {
+      const p = tls(['publish', '-i', 'writer', '-s', 'ws', '-c', 'spam.mails', flag, ...(flag === '--ca' ? [cert] : []), `via ${flag}`]);
+      assert.equal(await within(15_000, 'publish to exit', p.exited), 0, p.stderr());
+    }
+    assert.equal(await within(20_000, 'the TLS subscriber to exit', sub.exited), 0, sub.stderr());
+    assert.deepEqual(logLines(sub.stdout()).map((l) => l.payload), ['via --ca', 'via --tls-insecure']);
+    assert.equal(await within(15_000, 'the refused publish to exit', refused.exited), 1);
+    assert.match(refused.stderr(), /self[- ]signed|certificate/i);
+  });
+
+  test('--max-frame-size: a larger PUBLISH is refused and the publisher told why', async () => {
+    const big = client(['publish', '-i', 'writer', '-s', 'ws', '-c', 'spam.mails'], Buffer.alloc(70_000, 0x61));
+    assert.equal(await within(15_000, 'publish to exit', big.exited), 1);
+    assert.match(big.stderr(), /broker error: Malformed frame: PUBLISH frame of 70023 bytes exceeds the limit of 65536 bytes/);
   });
 
   test('subscribe --timeout without enough messages exits 1 and says how many arrived', async () => {
