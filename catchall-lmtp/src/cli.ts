@@ -6,6 +6,7 @@ import { loadEnvFile } from './config/dotenv.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfig, redact, type Overrides } from './config/load.js';
 import { createSinks } from './delivery/create-sinks.js';
+import { exitWith } from './ops/exit.js';
 import { createLogger } from './ops/logger.js';
 import { CollectorService } from './ops/service.js';
 import { createSpoolDelivery } from './spool/spool-delivery.js';
@@ -133,14 +134,4 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`catchall-lmtp: ${err.message}\n`);
-      process.exit(err.exitCode);
-    }
-    process.stderr.write(`catchall-lmtp: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+exitWith('catchall-lmtp', main(process.argv.slice(2)));

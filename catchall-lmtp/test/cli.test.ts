@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, startCli } from './helpers/cli.js';
 import { serverReplies, swaks } from './helpers/tools.js';
+import { eventually } from './helpers/wait.js';
 
 let dir: string;
 before(async () => {
@@ -89,7 +90,7 @@ describe('catchall-lmtp command line', () => {
       const replies = serverReplies(r.stdout);
       assert.equal(replies.filter((l) => /^250 2\.6\.0 OK [0-9a-f]{64} spooled$/.test(l)).length, 2, replies.join('\n'));
       // with no broker sink, a spooled message is immediately "forwarded" into the archive
-      for (let i = 0; i < 100 && (await readdir(path.join(maildir, 'cur'))).length === 0; i++) await new Promise((res) => setTimeout(res, 20));
+      await eventually(async () => (await readdir(path.join(maildir, 'cur'))).length === 1, 'archived in cur/');
       const [archived] = await readdir(path.join(maildir, 'cur'));
       assert.ok(archived);
       assert.match(await readFile(path.join(maildir, 'cur', archived), 'latin1'), /archived by the cli/);

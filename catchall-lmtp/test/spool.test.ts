@@ -9,19 +9,12 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { Metrics } from '../src/ops/metrics.js';
 import { createSpoolDelivery, type SpoolDelivery } from '../src/spool/spool-delivery.js';
 import { LmtpClient, asReceived } from './helpers/lmtp-client.js';
+import { eventually } from './helpers/wait.js';
 import { quietLogger, startServer } from './helpers/server.js';
 import { RecordingSink } from './helpers/sinks.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const options = { retentionDays: 0, retentionCount: 0, replayIntervalMs: 60_000, forwardConcurrency: 8 };
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const dirs: string[] = [];
 after(async () => {

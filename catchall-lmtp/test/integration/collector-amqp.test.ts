@@ -10,17 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import type { ConsumeMessage } from 'amqplib';
 import { startCli, type RunningCollector } from '../helpers/cli.js';
 import { LmtpClient, asReceived } from '../helpers/lmtp-client.js';
+import { eventually } from '../helpers/wait.js';
 import { Admin, RABBITMQ_URL, closeConnectionByName, closedPort, forwardToRabbitmq, uniqueName } from '../sinks/rabbitmq.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Messages that exercise the byte-exactness promise: 8-bit, NUL, bare LF, long lines, random binary. */
 function corpus(n: number): Buffer[] {
