@@ -16,6 +16,5 @@ for step in "$HERE"/scripts/[0-9][0-9]-*.sh; do
   source "$step"
 done
 
-# Creates the queue tree with the right owners and catches what Postfix itself would refuse.
-postfix -c "$POSTFIX_CONFIG_DIR" check || die_config "postfix check failed for $POSTFIX_CONFIG_DIR (see $MAILLOG_FILE)"
+# `postfix start` / `start-fg` run `postfix check` themselves (queue tree, owners), so it is not repeated.
 log "configuration ready in $POSTFIX_CONFIG_DIR"

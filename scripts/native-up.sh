@@ -125,7 +125,8 @@ collector_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$CATCHALL_METRICS_P
 wait_ready "catchall-lmtp on 127.0.0.1:$LMTP_PORT (/readyz on :$CATCHALL_METRICS_PORT)" "$NATIVE_TIMEOUT" \
   "$NATIVE_DIR/run/catchall-lmtp.pid" catchall-lmtp "$NATIVE_DIR/log/catchall-lmtp.log" collector_ready
 
-postfix -c "$POSTFIX_CONFIG_DIR" start >/dev/null 2>>"$NATIVE_DIR/log/render.log"
+postfix -c "$POSTFIX_CONFIG_DIR" start >/dev/null 2>>"$NATIVE_DIR/log/render.log" ||
+  { echo "native-up: postfix -c $POSTFIX_CONFIG_DIR start failed; see $MAILLOG_FILE" >&2; false; }
 smtps_ready() { timeout 5 openssl s_client -quiet -connect "127.0.0.1:$SMTPS_PORT" </dev/null 2>/dev/null | grep -q '^220 '; }
 for port in "$SMTP_PORT" "$SUBMISSION_PORT"; do
   wait_ready "postfix on 127.0.0.1:$port" "$NATIVE_TIMEOUT" "" "" "$MAILLOG_FILE" "$ROOT/postfix/healthcheck.sh" 127.0.0.1 "$port"

@@ -1,0 +1,75 @@
+// Nothing is lost when the collector or a broker is down: Postfix accepts the mail, keeps it queued
+// while the collector answers 4xx (or cannot be reached), and delivers all of it after a retry once
+// everything is back. Queue timers are shortened to seconds for the test (FAST_RETRY).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Appliance, assertIntact, TRAP_DOMAIN, trapMessage } from './helpers/appliance.js';
+import { RabbitVhost } from './helpers/rabbitmq-admin.js';
+import { sendEmail } from './helpers/swaks.js';
+import { eventually } from './helpers/wait.js';
+
+describe('outages: nothing lost', () => {
+  let vhost: RabbitVhost;
+  let app: Appliance;
+
+  /** Sends n trap messages (each accepted by Postfix) and waits until Postfix has deferred each one. */
+  async function sendDuringOutage(n: number, deferral: RegExp) {
+    const sent = [];
+    for (let i = 0; i < n; i++) {
+      const msg = trapMessage();
+      const { queueId } = await sendEmail({ port: app.postfix!.smtpPort, to: `outage-${i}@${TRAP_DOMAIN}`, data: msg.data });
+      assert.ok(queueId, 'Postfix accepted the message');
+      sent.push({ ...msg, queueId });
+    }
+    for (const { queueId } of sent) {
+      await app.postfix!.waitForLog(`the deferral of ${queueId}`, new RegExp(`${queueId}: to=<.*status=deferred \\(.*${deferral.source}`));
+    }
+    const queued = (await app.postfix!.queue()).map((q) => q.queue_id);
+    for (const { queueId } of sent) assert.ok(queued.includes(queueId), `${queueId} is still queued`);
+    return sent;
+  }
+
+  /** Every message reaches both brokers intact, and the queue drains. */
+  async function assertAllDelivered(sent: { token: string; data: Buffer }[]) {
+    for (const { token, data } of sent) {
+      const got = await app.waitForTrapMail(token, 60_000);
+      assertIntact(got.hpfeeds, data);
+      assertIntact(got.amqp, data);
+      // A retry may publish again to the broker that was up (at least once), never different bytes.
+      for (const copy of [...app.received(token).hpfeeds, ...app.received(token).amqp]) assert.equal(copy.sha256, got.amqp.sha256);
+    }
+    await eventually('an empty Postfix queue', async () => (await app.postfix!.queue()).length === 0, 30_000);
+  }
+
+  before(async () => {
+    vhost = await RabbitVhost.create();
+    app = await Appliance.start({ amqpUrl: vhost.url, startCollector: false });
+  });
+  after(async () => {
+    await app?.stop();
+    await vhost?.delete();
+  });
+
+  test('collector down: mail is queued, then delivered once the collector starts', async () => {
+    const sent = await sendDuringOutage(3, /Connection refused/);
+    await app.collector!.start();
+    await assertAllDelivered(sent);
+  });
+
+  test('hpfeeds broker down: 4xx and retry, then delivered when it is back on the same port', async () => {
+    await app.hpfeedsBroker!.stop();
+    await eventually('the collector to report hpfeeds down (/readyz 503)', async () => !(await app.collector!.ready()));
+    const sent = await sendDuringOutage(2, / 4\d\d /);
+    await app.hpfeedsBroker!.restart();
+    await eventually('our hpfeeds subscriber to be back', () => app.subscriber!.connected);
+    await assertAllDelivered(sent);
+  });
+
+  test('RabbitMQ refusing the collector: 4xx and retry, then delivered when it accepts again', async () => {
+    await vhost.revoke(app.amqp!.clientPort);
+    await eventually('the collector to report AMQP down (/readyz 503)', async () => !(await app.collector!.ready()));
+    const sent = await sendDuringOutage(2, / 4\d\d /);
+    await vhost.restore();
+    await assertAllDelivered(sent);
+  });
+});
