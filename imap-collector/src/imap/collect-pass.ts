@@ -48,7 +48,6 @@ export async function collectPass(o: PassOptions): Promise<PassResult> {
   const state = await knownState(o, box.uidValidity.toString());
   const result: PassResult = { collected: 0, refused: 0, sinksDown: false };
   if (state.unmarked.length > 0) await finishUnmarked(o, state);
-  if (box.exists === 0) return result;
 
   for (const uid of await candidates(o, state)) {
     if (o.shouldStop()) break;

@@ -36,7 +36,12 @@ export class UidStateFile {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw err;
     }
-    const data = JSON.parse(text) as Partial<UidState>;
+    let data: Partial<UidState>;
+    try {
+      data = JSON.parse(text) as Partial<UidState>;
+    } catch {
+      throw new Error(`state file ${this.file} is not valid JSON: ${text.slice(0, 200)}`);
+    }
     const isUid = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
     const isUidList = (l: unknown): l is number[] => Array.isArray(l) && l.every(isUid);
     if (typeof data.uidValidity !== 'string' || !isUid(data.lastUid) || !isUidList(data.retry) || !isUidList(data.unmarked)) {
