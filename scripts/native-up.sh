@@ -127,11 +127,11 @@ wait_ready "catchall-lmtp on 127.0.0.1:$LMTP_PORT (/readyz on :$CATCHALL_METRICS
 
 postfix -c "$POSTFIX_CONFIG_DIR" start >/dev/null 2>>"$NATIVE_DIR/log/render.log" ||
   { echo "native-up: postfix -c $POSTFIX_CONFIG_DIR start failed; see $MAILLOG_FILE" >&2; false; }
-smtps_ready() { timeout 5 openssl s_client -quiet -connect "127.0.0.1:$SMTPS_PORT" </dev/null 2>/dev/null | grep -q '^220 '; }
 for port in "$SMTP_PORT" "$SUBMISSION_PORT"; do
   wait_ready "postfix on 127.0.0.1:$port" "$NATIVE_TIMEOUT" "" "" "$MAILLOG_FILE" "$ROOT/postfix/healthcheck.sh" 127.0.0.1 "$port"
 done
-wait_ready "postfix smtps on 127.0.0.1:$SMTPS_PORT" "$NATIVE_TIMEOUT" "" "" "$MAILLOG_FILE" smtps_ready
+wait_ready "postfix smtps on 127.0.0.1:$SMTPS_PORT" "$NATIVE_TIMEOUT" "" "" "$MAILLOG_FILE" \
+  "$ROOT/postfix/healthcheck.sh" 127.0.0.1 "$SMTPS_PORT" --tls
 
 start_bg relay-domains-watcher "$NATIVE_DIR/log/watchers.log" "$NATIVE_DIR/run/watch-relay-domains.pid" \
   "$ROOT/postfix/scripts/watch-relay-domains.sh"
@@ -139,12 +139,13 @@ start_bg cert-watcher "$NATIVE_DIR/log/watchers.log" "$NATIVE_DIR/run/watch-cert
   "$ROOT/postfix/scripts/watch-certs.sh"
 trap - ERR
 
+if [[ -n $amqp_url ]]; then rabbit="exchange $AMQP_EXCHANGE → queue $AMQP_QUEUE on $AMQP_HOST:$AMQP_PORT"; else rabbit="not used"; fi
 cat <<EOF
 native-up: ready
   SMTP        127.0.0.1:$SMTP_PORT (STARTTLS)  submission :$SUBMISSION_PORT  smtps :$SMTPS_PORT  ($INET_PROTOCOLS)
   collector   LMTP 127.0.0.1:$LMTP_PORT, metrics http://127.0.0.1:$CATCHALL_METRICS_PORT/metrics
   hpfeeds     127.0.0.1:$HPFEEDS_PORT channels $HPFEEDS_CHANNELS (reader ident: reader, secret in $NATIVE_DIR/native.env)
-  rabbitmq    ${amqp_url:+exchange $AMQP_EXCHANGE → queue $AMQP_QUEUE on $AMQP_HOST:$AMQP_PORT}${amqp_url:-not used}
+  rabbitmq    $rabbit
   trap domains $RELAY_DOMAINS_FILE (edits apply within seconds)
   logs        $NATIVE_DIR/log/    stop: make native-down
 EOF
