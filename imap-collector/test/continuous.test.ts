@@ -27,7 +27,7 @@ describe('continuous mode', () => {
 
   before(async () => {
     [dovecot, noIdle] = await Promise.all([
-      Dovecot.start(['idle', 'outage'].map((name) => ({ name, password: PASSWORD }))),
+      Dovecot.start(['idle', 'aged', 'outage'].map((name) => ({ name, password: PASSWORD }))),
       Dovecot.start([{ name: 'poll', password: PASSWORD }], { idle: false }),
     ]);
     dir = await mkdtemp(path.join(tmpdir(), 'imap-continuous-'));
@@ -55,6 +55,23 @@ describe('continuous mode', () => {
     assert.ok(received!.content.equals(message));
     await waitUntil(async () => (await dovecot.messages('idle')).every((m) => m.flags.has('\\Seen')), 'the message marked \\Seen');
     assert.ok(logs.some((l) => l.msg === 'collected' && l.uid === uid));
+  });
+
+  it('logs out and reconnects when a session reaches its age limit, and keeps collecting', async (t) => {
+    const rabbit = await RabbitConsumer.create();
+    t.after(() => rabbit.close());
+    const cfg = await writeConfigs(dir, [rabbit.sink('raw')], [box(dovecot, 'aged')]);
+    // 29 minutes in production; here short enough to see several sessions.
+    const { service, logs } = await startContinuous(dir, { feedConfig: cfg.feed, mailboxConfig: cfg.mailboxes, timing: { sessionMaxMs: 300 } });
+    t.after(() => service.stop());
+    await waitUntil(() => logs.filter((l) => l.msg === 'IMAP session open').length >= 3, 'three sessions');
+    assert.ok(logs.some((l) => l.msg === 'session age limit reached; reconnecting'));
+    assert.ok(!logs.some((l) => l.msg === 'IMAP session failed; reconnecting'), 'an age-limit reconnect is not a failure');
+
+    const message = plain('after-reconnects');
+    await dovecot.append('aged', [message]);
+    const [received] = await rabbit.waitFor(1, 5_000);
+    assert.ok(received!.content.equals(message));
   });
 
   it('a server without IDLE is polled', async (t) => {

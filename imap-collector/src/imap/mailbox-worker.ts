@@ -192,15 +192,12 @@ export class MailboxWorker {
 
   /** Returns when the server reports new mail, the poll interval passes, or the session must end. */
   private async waitForMail(client: ImapFlow, newMail: Wakeup, maxMs: number): Promise<void> {
-    if (client.capabilities.has('IDLE')) {
-      // idle() settles when the next command breaks it or after idleRestartMs; either way, look again.
-      const idling = client.idle().then(
-        () => undefined,
-        (err: unknown) => this.log.debug({ err }, 'IDLE ended with an error'),
-      );
-      await Promise.race([newMail.wait(maxMs), idling, this.stopSignal.wait(maxMs)]);
-    } else {
-      await Promise.race([newMail.wait(Math.min(this.timing.pollIntervalMs, maxMs)), this.stopSignal.wait(maxMs)]);
+    if (!client.capabilities.has('IDLE')) {
+      await Wakeup.any([newMail, this.stopSignal], Math.min(this.timing.pollIntervalMs, maxMs));
+      return;
     }
+    // idle() settles when the next command breaks it or after idleRestartMs; either way, look again.
+    const idling = client.idle().catch((err: unknown) => this.log.debug({ err }, 'IDLE ended with an error'));
+    await Wakeup.any([newMail, this.stopSignal], maxMs, idling);
   }
 }

@@ -2,29 +2,37 @@
 // someone waits is not lost (e.g. new mail reported while a collection pass is still running).
 export class Wakeup {
   private woken = false;
-  private waiters = new Set<() => void>();
+  private readonly listeners = new Set<() => void>();
 
   wake(): void {
     this.woken = true;
-    for (const resolve of this.waiters) resolve();
-    this.waiters.clear();
+    for (const listener of [...this.listeners]) listener();
   }
 
   clear(): void {
     this.woken = false;
   }
 
-  /** Resolves true when woken, false after `timeoutMs`. */
-  wait(timeoutMs: number): Promise<boolean> {
-    if (this.woken) return Promise.resolve(true);
+  /** Resolves when woken or after `timeoutMs`. */
+  wait(timeoutMs: number): Promise<void> {
+    return Wakeup.any([this], timeoutMs);
+  }
+
+  /**
+   * Resolves when any of the signals is woken, `also` settles, or `timeoutMs` passes, whichever is
+   * first; leaves no timer or listener behind (waits can be as long as a 29-minute session).
+   */
+  static any(signals: Wakeup[], timeoutMs: number, also?: Promise<unknown>): Promise<void> {
+    if (signals.some((s) => s.woken)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve(this.woken);
+        for (const s of signals) s.listeners.delete(done);
+        resolve();
       };
       const timer = setTimeout(done, Math.max(0, timeoutMs));
-      this.waiters.add(done);
+      for (const s of signals) s.listeners.add(done);
+      also?.then(done, done);
     });
   }
 }
