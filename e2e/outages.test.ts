@@ -46,8 +46,11 @@ describe('outages: nothing lost', () => {
     app = await Appliance.start({ amqpUrl: vhost.url, startCollector: false });
   });
   after(async () => {
-    await app?.stop();
-    await vhost?.delete();
+    try {
+      await app?.stop();
+    } finally {
+      await vhost?.delete();
+    }
   });
 
   test('collector down: mail is queued, then delivered once the collector starts', async () => {

@@ -87,7 +87,7 @@ export class Appliance {
     const errors: unknown[] = [];
     for (const step of steps) await Promise.resolve().then(step).catch((err: unknown) => errors.push(err));
     if (!process.env.E2E_KEEP) await fs.rm(this.dir, { recursive: true, force: true });
-    if (errors.length) throw new AggregateError(errors, 'stopping the appliance');
+    if (errors.length) throw new AggregateError(errors, `stopping the appliance: ${errors.map(String).join('; ')}`);
   }
 }
 

@@ -25,10 +25,10 @@ export class RabbitVhost {
   /** guest may no longer use the vhost, and every connection to it except our consumer's is closed. */
   async revoke(keepClientPort: number): Promise<void> {
     await rabbitmqctl('clear_permissions', '-p', this.name, 'guest');
-    const rows = JSON.parse(await rabbitmqctl('list_connections', 'name', 'vhost', 'peer_port', '--formatter', 'json')) as
-      { name: string; vhost: string; peer_port: number }[];
-    for (const c of rows.filter((r) => r.vhost === this.name && r.peer_port !== keepClientPort)) {
-      await rabbitmqctl('close_connection', c.name, 'e2e: broker outage');
+    // Tab-separated rows: pid (in the <node.n.n.n> form close_connection takes), vhost, client port.
+    const rows = (await rabbitmqctl('list_connections', 'pid', 'vhost', 'peer_port')).split('\n').map((l) => l.split('\t'));
+    for (const [pid, vhost, port] of rows) {
+      if (pid && vhost === this.name && Number(port) !== keepClientPort) await rabbitmqctl('close_connection', pid, 'e2e: broker outage');
     }
   }
 
