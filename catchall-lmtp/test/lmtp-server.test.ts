@@ -146,6 +146,35 @@ describe('LMTP server, direct mode', () => {
     await client.quit();
   });
 
+  it('takes every envelope address Postfix may hand over, verbatim (never a 501 that would bounce trap mail)', async () => {
+    const { client } = await LmtpClient.connect({ port: t.port });
+    const odd = [
+      ['bounce@spammer.example.', 'victim@trap.test.'], // trailing dots
+      ['"quoted@local"@spammer.example', '"a b"@trap.test'], // quoted local parts
+      ['user.@spammer.example', '..x@trap.test'], // dots at the edges
+      ['x@[300.1.2.3]', 'y@xn--bcher-kva.trap.test'], // a bogus IP literal, punycode kept as sent
+      ['', 'postmaster'], // the null sender; the domainless postmaster
+    ];
+    for (const [i, [from, to]] of odd.entries()) {
+      const body = Buffer.from(`Subject: odd address ${i}\r\n\r\nx\r\n`);
+      const res = await client.sendMessage(from!, [to!, '@relay.example:routed@trap.test'], body);
+      assert.deepEqual(res.envelope.map((r) => r.code), [250, 250, 250], `${from} → ${to}: ${res.envelope.map((r) => r.text).join(' | ')}`);
+      assert.deepEqual(res.perRecipient.map((r) => r.code), [250, 250]);
+      const env = recorded(sha256(body))?.envelope;
+      assert.equal(env?.mailFrom, from);
+      assert.deepEqual(env?.rcptTo, [to, 'routed@trap.test']);
+    }
+    // parameters are still checked, and an empty recipient or control characters are still refused
+    client.write('MAIL FROM:<a@b.example> BODY=9BIT\r\nMAIL FROM:<a@b.example> SIZE=12\r\nRCPT TO:<>\r\nRCPT TO:<x\x01y@trap.test>\r\nRSET\r\n');
+    const [badBody, ok, emptyRcpt, control] = await client.readReplies(4);
+    assert.equal(badBody?.code, 501);
+    assert.equal(ok?.code, 250);
+    assert.equal(emptyRcpt?.code, 501);
+    assert.equal(control?.code, 501);
+    await client.readReply();
+    await client.quit();
+  });
+
   it('records what Postfix passes by XFORWARD, and nothing when it does not', async () => {
     const { client } = await LmtpClient.connect({ port: t.port });
     assert.equal((await client.command('XFORWARD NAME=bot.example.org ADDR=192.0.2.77 PROTO=ESMTP HELO=Bot-Helo')).code, 250);

@@ -8,6 +8,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { Delivery, RecipientResult } from '../delivery/delivery.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
+import './any-address.js';
 import './greeting-delay.js';
 import { Collect, Sha256, SizeLimit, readThrough } from './message-stream.js';
 
@@ -28,6 +29,12 @@ export interface LmtpServerOptions {
   logger: Logger;
   metrics: Metrics;
 }
+
+/** Options of our own smtp-server adaptations (see greeting-delay.ts and any-address.ts). */
+const CATCH_ALL_OPTIONS = {
+  greetingDelay: false, // Postfix waits for the greeting; no 100 ms early-talker pause per connection
+  acceptAnyAddress: true, // every address Postfix hands over is taken as written, never a 501
+};
 
 export type ListenAddress = { host: string; port: number } | { socket: string };
 
@@ -62,8 +69,7 @@ export class LmtpServer {
       closeTimeout: options.drainTimeoutMs,
       useXForward: options.useXForward,
       disableReverseLookup: true,
-      // @ts-expect-error our option, see greeting-delay.ts
-      greetingDelay: false,
+      ...CATCH_ALL_OPTIONS,
       logger: false,
       onConnect: (_session, callback) => {
         if (this.stopping) {
