@@ -40,7 +40,7 @@ export class MessageIterator implements AsyncIterableIterator<HpfeedsMessage> {
         'SUBSCRIPTION_OVERFLOW',
         `subscription iterator for channel "${this.channel}" fell more than ${this.maxQueuedBytes} bytes behind and was ended`,
       );
-      this.clear();
+      // What is queued is still delivered; next() then rejects with the overflow.
       this.ended = true;
       this.onDetach(this, this.overflow);
       return;
