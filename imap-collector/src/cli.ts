@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from 'catchall-lmtp/config/errors';
 import { createCollector, describeSettings, loadSettings } from './app.js';
 import { loadEnvFile } from 'catchall-lmtp/config/dotenv';
+import { exitWith } from 'catchall-lmtp/ops/exit';
 
 const USAGE = `Usage: imap-collector -m MAILBOX_CONFIG [-f FEED_CONFIG] [options]
 
@@ -131,8 +132,12 @@ async function main(argv: string[]): Promise<number> {
     return failed.length > 0 && !stopping ? 1 : 0;
   });
   // SIGTERM/SIGINT: finish the message in hand on every mailbox, close the sinks, exit 0.
+  // A second signal while that runs exits at once (1), as catchall-lmtp does.
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal }, 'second signal while stopping: exiting now');
+      process.exit(1);
+    }
     stopping = true;
     logger.info({ signal }, 'shutting down');
     void service.stop();
@@ -142,14 +147,4 @@ async function main(argv: string[]): Promise<number> {
   return finished;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`imap-collector: ${err.message}\n`);
-      process.exit(err.exitCode);
-    }
-    process.stderr.write(`imap-collector: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+exitWith('imap-collector', main(process.argv.slice(2)));
