@@ -29,6 +29,16 @@ export interface AmqpSinkOptions extends AmqpSinkConfig {
 const PUBLISH_ID_HEADER = 'x-publish-id';
 const MAYBE_DELIVERED = 'the message may or may not have reached the broker';
 
+/** How long close() waits for the broker to answer the connection close. */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/** Waits for `promise`, at most `ms`. */
+async function within(ms: number, promise: Promise<unknown> | undefined): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 const isNack = (err: unknown) => (err as Error).message === 'message nacked';
 const lostConfirm = (err: unknown) => `${(err as Error).message} before the broker confirmed (connection lost?); ${MAYBE_DELIVERED}`;
 
@@ -244,11 +254,11 @@ export class AmqpSink implements Sink {
         resolve();
       };
     }));
-    await Promise.race([Promise.all(outstanding), new Promise((r) => setTimeout(r, this.options.confirmTimeoutMs).unref())]);
-    const channel = this.channel;
+    await within(this.options.confirmTimeoutMs, Promise.all(outstanding));
     this.channel = undefined;
-    await channel?.close().catch(() => undefined);
-    await this.connection?.close().catch(() => undefined);
+    // Closing the connection closes its channel. The close handshake is bounded: on a connection
+    // that is dying at this very moment amqplib may never see the reply.
+    await within(CLOSE_TIMEOUT_MS, this.connection?.close().catch(() => undefined));
     this.log.info(this.logFields(), `closed connection to ${this.where}`);
   }
 }

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
 import { AmqpSink, type AmqpSinkOptions } from '../../src/sinks/amqp.js';
 import { SinkError, type CollectedMessage } from '../../src/sinks/sink.js';
-import { message, parseJsonPayload, sha256, waitFor } from './helpers.js';
+import { message, parseJsonPayload, selfSignedCert, sha256, waitFor } from './helpers.js';
 import { Admin, captureLogs, closeConnectionByName, closedPort, forwardToRabbitmq, uniqueName } from './rabbitmq.js';
 
 /** The sink's options as the config schema produces them (all defaults applied). */
@@ -168,7 +171,10 @@ describe('AmqpSink against RabbitMQ', { timeout: 60_000 }, () => {
         return true;
       });
       // Retried at the slow rate (maxDelayMs, 500 ms here), not given up.
-      await waitFor('a second attempt', () => lines.filter((l) => expected.test(String(l.err)) && l.level === 50).length >= 2, 5000);
+      const attempts = () => lines.filter((l) => String(l.msg).startsWith('cannot use') && expected.test(String(l.err)));
+      await waitFor('a second attempt', () => attempts().length >= 2, 5000);
+      const [first, second] = attempts() as [{ time: number }, { time: number }];
+      assert.ok(second.time - first.time >= 400, `retried after ${second.time - first.time} ms, not at the slow rate`);
     });
   }
 
@@ -191,5 +197,38 @@ describe('AmqpSink against RabbitMQ', { timeout: 60_000 }, () => {
     await sink.deliver(msg);
     await waitFor('the message at the consumer', () => consumer.messages.length === 1);
     assert.equal(consumer.messages[0]!.properties.messageId, msg.sha256);
+  });
+
+  test('TLS: verified against the configured CA; an unknown certificate refused unless verify is off', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'amqp-tls-test-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const files = await selfSignedCert(dir);
+    const proxy = await forwardToRabbitmq(0, files);
+    const exchange = await admin.exchange(uniqueName('ex'));
+    const consumer = await admin.consumer(exchange);
+    const tlsSink = async (tls: AmqpSinkOptions['tls'], logger = captureLogs().logger) => {
+      const sink = await startedSink(options({ exchange, port: proxy.port, tls }), logger);
+      t.after(() => sink.close());
+      return sink;
+    };
+    t.after(() => proxy.close()); // after the sinks: hooks run in the order they were added
+
+    const verified = await tlsSink({ enabled: true, verify: true, ca: files.cert });
+    const unverified = await tlsSink({ enabled: true, verify: false });
+    const { logger, lines } = captureLogs();
+    const refused = await tlsSink({ enabled: true, verify: true }, logger);
+
+    await waitFor('both TLS sinks to connect', () => verified.isReady() && unverified.isReady());
+    await verified.deliver(message(Buffer.from('verified')));
+    await unverified.deliver(message(Buffer.from('unverified')));
+    await waitFor('both messages at the consumer', () => consumer.messages.length === 2);
+    await waitFor('the certificate error', () => lines.some((l) => /self-signed certificate/.test(String(l.err))));
+    assert.equal(refused.isReady(), false);
+    await assert.rejects(refused.deliver(message(Buffer.from('x'))), new RegExp(`not connected to amqps://127\\.0\\.0\\.1:${proxy.port} vhost '/': .*self-signed certificate`));
+  });
+
+  test('configuration the sink cannot use is refused at construction, naming the key', () => {
+    assert.throws(() => new AmqpSink(options({ tls: { enabled: true, verify: true, ca: '/nonexistent/ca.pem' } }), { logger: captureLogs().logger }), /amqp\.tls\.ca: cannot read \/nonexistent\/ca\.pem/);
+    assert.throws(() => new AmqpSink(options({ url: 'amqp://[bad' }), { logger: captureLogs().logger }), /amqp\.url is not a valid URL/);
   });
 });

@@ -1,6 +1,9 @@
 // Shared by the sink and payload tests: messages with their sha256, what a consumer does with a
 // json payload, and waiting with a bound.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { EnvelopeRecord } from '../../src/payload/index.js';
 import type { CollectedMessage, Envelope } from '../../src/sinks/sink.js';
 
@@ -44,4 +47,16 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A self-signed certificate for 127.0.0.1 (cert.pem, key.pem in `dir`), made with openssl. */
+export async function selfSignedCert(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await promisify(execFile)(
+    'openssl',
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+    { timeout: 20_000 },
+  );
+  return { cert, key };
 }

@@ -3,7 +3,9 @@
 // and a log capture to read what the sink reported.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import tls from 'node:tls';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
@@ -40,7 +42,7 @@ export class Admin {
   async consumer(exchange: string, pattern = 'spam.mails'): Promise<Consumer> {
     const queue = uniqueName('queue');
     this.queues.push(queue);
-    await this.channel.assertQueue(queue, { durable: false });
+    await this.channel.assertQueue(queue, { durable: false, exclusive: true }); // gone with the connection, even if the test crashes
     await this.channel.bindQueue(queue, exchange, pattern);
     const consumer = new Consumer();
     await this.channel.consume(queue, (msg) => msg && consumer.messages.push(msg), { noAck: true });
@@ -76,10 +78,13 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Forwards TCP connections on `port` to RabbitMQ: a broker address that starts listening on demand. */
-export async function forwardToRabbitmq(port: number): Promise<{ close(): Promise<void> }> {
+/**
+ * Forwards connections on `port` (0: any free port) to RabbitMQ: a broker address that starts
+ * listening on demand, or, with a certificate, RabbitMQ behind TLS (it has no TLS listener here).
+ */
+export async function forwardToRabbitmq(port: number, tlsFiles?: { cert: string; key: string }): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
+  const forward = (client: net.Socket) => {
     const upstream = net.connect(5672, '127.0.0.1');
     for (const s of [client, upstream]) {
       sockets.add(s);
@@ -87,9 +92,14 @@ export async function forwardToRabbitmq(port: number): Promise<{ close(): Promis
       s.on('error', () => undefined);
     }
     client.pipe(upstream).pipe(client);
-  });
+  };
+  const server = tlsFiles
+    ? tls.createServer({ cert: await readFile(tlsFiles.cert), key: await readFile(tlsFiles.key) }, forward)
+    : net.createServer(forward);
+  server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   return {
+    port: (server.address() as net.AddressInfo).port,
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
