@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Options, SocketOptions } from 'amqplib';
+import { ConfigError } from '../config/errors.js';
 import type { AmqpSinkConfig } from '../config/schema.js';
 
 export interface AmqpEndpoint {
@@ -18,7 +19,7 @@ export interface AmqpEndpoint {
 
 export type AmqpEndpointConfig = Pick<AmqpSinkConfig, 'url' | 'host' | 'port' | 'vhost' | 'username' | 'password' | 'tls' | 'connectTimeoutMs'>;
 
-/** Throws an Error naming the setting when the URL or the CA file is unusable. */
+/** Throws a ConfigError (exit code 2) naming the setting when the URL or the CA file is unusable. */
 export function resolveEndpoint(config: AmqpEndpointConfig, connectionName: string): AmqpEndpoint {
   let { host, port, vhost, username, password } = config;
   let tls = config.tls.enabled;
@@ -27,7 +28,7 @@ export function resolveEndpoint(config: AmqpEndpointConfig, connectionName: stri
     try {
       url = new URL(config.url);
     } catch {
-      throw new Error(`amqp.url is not a valid URL (expected amqp[s]://user:pass@host:port/vhost)`);
+      throw new ConfigError(`amqp.url is not a valid URL (expected amqp[s]://user:pass@host:port/vhost)`);
     }
     tls = url.protocol === 'amqps:';
     host = url.hostname.replace(/^\[|\]$/g, '');
@@ -43,6 +44,9 @@ export function resolveEndpoint(config: AmqpEndpointConfig, connectionName: stri
     timeout: config.connectTimeoutMs,
     keepAlive: true,
     keepAliveDelay: 10_000,
+    // amqplib leaves Nagle on: a publish (three frames) then waits for the broker's delayed ACK, and
+    // each publisher confirm takes ~45 ms instead of ~1 ms (measured against the local RabbitMQ).
+    noDelay: true,
     clientProperties: { connection_name: connectionName },
   };
   if (tls) {
@@ -51,7 +55,7 @@ export function resolveEndpoint(config: AmqpEndpointConfig, connectionName: stri
       try {
         socket.ca = readFileSync(config.tls.ca);
       } catch (err) {
-        throw new Error(`amqp.tls.ca: cannot read ${config.tls.ca}: ${(err as Error).message}`);
+        throw new ConfigError(`amqp.tls.ca: cannot read ${config.tls.ca}: ${(err as Error).message}`);
       }
     }
   }
