@@ -2,6 +2,7 @@
 // other end), so each case can control exactly what the broker sends and when.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import fs from 'node:fs/promises';
 import net from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import {
@@ -45,6 +46,12 @@ async function rejectsWith(p: Promise<unknown>, code: HpfeedsClientErrorCode, me
   assert.equal(caught.code, code, caught.message);
   if (message) assert.match(caught.message, message);
   return caught;
+}
+
+/** The most bytes the kernel can buffer on one TCP connection: the sender's plus the receiver's maximum. */
+async function maxKernelBuffering(): Promise<number> {
+  const max = async (name: string) => Number((await fs.readFile(`/proc/sys/net/ipv4/${name}`, 'utf8')).trim().split(/\s+/)[2]);
+  return (await max('tcp_wmem')) + (await max('tcp_rmem'));
 }
 
 // events.once() would reject on an 'error' event, and count as an error listener; this does neither.
@@ -98,13 +105,13 @@ describe('hpfeeds client', () => {
 
   test('publish resolves only once the frame is written: one larger than the socket buffers waits for the broker to read', T, async () => {
     const b = await broker();
-    const c = client(b.port, { maxFrameSize: 64 * 1024 * 1024 });
+    const c = client(b.port, { maxFrameSize: 256 * 1024 * 1024 });
     await c.connect();
     const side = await b.connection(0);
     await side.waitFrames(1);
     side.socket.pause();
-    // Loopback kernel buffers here hold a few MiB (tcp_wmem/tcp_rmem maxima 4 and 32 MiB): 48 MiB cannot fit.
-    const payload = Buffer.alloc(48 * 1024 * 1024, 0x42);
+    // Larger than the most the kernel can hold for this connection (send plus receive buffer maxima).
+    const payload = Buffer.alloc((await maxKernelBuffering()) + 4 * 1024 * 1024, 0x42);
     let written = false;
     const publish = c.publish('spam.mails', payload).then(() => (written = true));
     await new Promise((r) => setTimeout(r, 500));

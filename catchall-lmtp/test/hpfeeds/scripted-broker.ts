@@ -31,7 +31,7 @@ export class BrokerSide {
   readonly frames: Frame[] = [];
   private readonly chunks: Buffer[] = [];
   readonly closed: Promise<void>;
-  private readonly decoder = new FrameDecoder({ limits: { publish: 64 * 1024 * 1024 } });
+  private readonly decoder = new FrameDecoder({ limits: { publish: 256 * 1024 * 1024 } });
   private taken = 0;
   private wake: (() => void) | undefined;
 
