@@ -5,6 +5,7 @@
 // limit (the collector answers 4xx): the broker would drop the connection, never the message silently.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config/errors.js';
 import type { HpfeedsSinkConfig } from '../config/schema.js';
 import { HpfeedsClient, publishFrameSize, type HpfeedsBrokerError, type HpfeedsClientOptions } from '../hpfeeds/index.js';
 import { encodePayload } from '../payload/index.js';
@@ -26,7 +27,7 @@ export class HpfeedsSink implements Sink {
   ) {
     this.name = `hpfeeds:${options.host}:${options.port}`;
     const logger = deps.logger.child({ sink: this.name });
-    this.client = new HpfeedsClient({
+    const clientOptions: HpfeedsClientOptions = {
       host: options.host,
       port: options.port,
       ident: options.ident,
@@ -35,7 +36,12 @@ export class HpfeedsSink implements Sink {
       maxFrameSize: options.maxFrameSize,
       reconnect: options.reconnect,
       logger,
-    });
+    };
+    try {
+      this.client = new HpfeedsClient(clientOptions);
+    } catch (err) {
+      throw new ConfigError(`hpfeeds sink ${options.host}:${options.port}: ${(err as Error).message}`); // e.g. an ident over 255 bytes
+    }
     // The broker's ERROR text is the only explanation it gives (bad secret, channel not allowed).
     this.client.on('error', (err: HpfeedsBrokerError) =>
       logger.error({ brokerError: err.text, ident: options.ident, channels: options.channels }, `hpfeeds broker ERROR: ${err.text}`),
@@ -95,7 +101,7 @@ function tlsOptions(tls: HpfeedsSinkConfig['tls']): HpfeedsClientOptions['tls'] 
     try {
       ca = readFileSync(tls.ca);
     } catch (err) {
-      throw new Error(`hpfeeds.tls.ca: cannot read ${tls.ca}: ${(err as Error).message}`);
+      throw new ConfigError(`hpfeeds.tls.ca: cannot read ${tls.ca}: ${(err as Error).message}`);
     }
   }
   return { ca, rejectUnauthorized: tls.verify };

@@ -228,7 +228,11 @@ describe('AmqpSink against RabbitMQ', { timeout: 60_000 }, () => {
   });
 
   test('configuration the sink cannot use is refused at construction, naming the key', () => {
-    assert.throws(() => new AmqpSink(options({ tls: { enabled: true, verify: true, ca: '/nonexistent/ca.pem' } }), { logger: captureLogs().logger }), /amqp\.tls\.ca: cannot read \/nonexistent\/ca\.pem/);
-    assert.throws(() => new AmqpSink(options({ url: 'amqp://[bad' }), { logger: captureLogs().logger }), /amqp\.url is not a valid URL/);
+    const logger = captureLogs().logger;
+    assert.throws(() => new AmqpSink(options({ tls: { enabled: true, verify: true, ca: '/nonexistent/ca.pem' } }), { logger }), {
+      name: 'ConfigError',
+      message: /^amqp\.tls\.ca: cannot read \/nonexistent\/ca\.pem/,
+    });
+    assert.throws(() => new AmqpSink(options({ url: 'amqp://[bad' }), { logger }), { name: 'ConfigError', message: /^amqp\.url is not a valid URL/ });
   });
 });

@@ -158,6 +158,15 @@ describe('HpfeedsSink against our hpfeeds broker', { timeout: 30_000 }, () => {
     assert.equal(parseJsonPayload(sub.received[0]!.payload).doc.sha256, msg.sha256);
   });
 
+  test('configuration the sink cannot use is refused at construction, naming the key', () => {
+    const logger = captureLogs().logger;
+    assert.throws(() => new HpfeedsSink(options(1, { tls: { enabled: true, verify: true, ca: '/nonexistent/ca.pem' } }), { logger }), {
+      name: 'ConfigError',
+      message: /^hpfeeds\.tls\.ca: cannot read \/nonexistent\/ca\.pem/,
+    });
+    assert.throws(() => new HpfeedsSink(options(1, { ident: 'x'.repeat(256) }), { logger }), { name: 'ConfigError', message: /ident is 256 bytes/ });
+  });
+
   describe('TLS', () => {
     let cert: string;
     let key: string;
