@@ -1,8 +1,9 @@
-// Builds the configured sinks. Each sink connects in the background once started; names are
-// made unique so that logs and metrics can tell two brokers of the same kind apart.
+// Builds the configured sinks; each connects in the background once started. Two sinks with the same
+// name (same type and address) are refused, so that logs and metrics can tell every sink apart.
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { AmqpSink } from '../sinks/amqp.js';
+import { HpfeedsSink } from '../sinks/hpfeeds.js';
 import { MaildirSink } from '../sinks/maildir.js';
 import type { Sink } from '../sinks/sink.js';
 import { ConfigError } from '../config/errors.js';
@@ -16,7 +17,7 @@ export function createSinks(config: Config, logger: Logger): Sink[] {
       case 'maildir':
         return new MaildirSink(options, deps);
       case 'hpfeeds':
-        throw new ConfigError('sinks: type hpfeeds is not wired into this build yet');
+        return new HpfeedsSink(options, deps);
     }
   });
   const names = sinks.map((s) => s.name);
