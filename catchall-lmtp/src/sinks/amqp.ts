@@ -40,7 +40,6 @@ async function within(ms: number, promise: Promise<unknown> | undefined): Promis
 }
 
 const isNack = (err: unknown) => (err as Error).message === 'message nacked';
-const lostConfirm = (err: unknown) => `${(err as Error).message} before the broker confirmed (connection lost?); ${MAYBE_DELIVERED}`;
 
 interface PendingPublish {
   channel: ConfirmChannel;
@@ -169,6 +168,12 @@ export class AmqpSink implements Sink {
     if (!this.closing) model.close().catch(() => undefined);
   }
 
+  /** Why a confirm will never come. A channel the broker closed (e.g. a message over its
+   *  max_message_size) has reported its error already; a dropped connection reports later. */
+  private lostConfirm(err: unknown): string {
+    return `no confirm: ${(err as Error).message} before the broker confirmed (${this.lastError ?? 'connection lost?'}); ${MAYBE_DELIVERED}`;
+  }
+
   private onReturn(msg: Message): void {
     const id = msg.properties.headers?.[PUBLISH_ID_HEADER];
     const p = typeof id === 'string' ? this.pending.get(id) : undefined;
@@ -223,7 +228,7 @@ export class AmqpSink implements Sink {
           (err) => {
             if (!this.pending.delete(id)) return; // already settled (channel lost)
             // amqplib reports a nack as 'message nacked', a confirm lost with the channel as 'channel closed'
-            if (err) p.settle(new Error(isNack(err) ? 'the broker refused the message (nack)' : `no confirm: ${lostConfirm(err)}`));
+            if (err) p.settle(new Error(isNack(err) ? 'the broker refused the message (nack)' : this.lostConfirm(err)));
             else if (p.returned) p.settle(new Error(p.returned));
             else p.settle();
           },
