@@ -82,14 +82,24 @@ async function main(): Promise<number | void> {
   const broker = new HpfeedsBroker({ auth, name: values.name, maxFrameSize, maxConnections, logger, registry });
   const exporter = new MetricsExporter({ registry, healthy: () => broker.listening });
 
-  let stopping: Promise<void> | undefined;
+  let stopping = false;
   const stop = (signal: string) => {
-    stopping ??= (async () => {
-      logger.info({ signal }, 'shutting down');
-      await Promise.all([broker.close(), exporter.close()]);
-      auth.close();
-      logger.info('stopped');
-      process.exit(0);
+    if (stopping) return;
+    stopping = true;
+    // Clients get a few seconds to go (see connection.ts); a shutdown that hangs still ends here.
+    setTimeout(() => process.exit(1), 15_000).unref();
+    void (async () => {
+      let code = 0;
+      try {
+        logger.info({ signal }, 'shutting down');
+        await Promise.all([broker.close(), exporter.close()]);
+        auth.close();
+        logger.info('stopped');
+      } catch (err) {
+        code = 1;
+        process.stderr.write(`hpfeeds-broker: shutdown failed: ${(err as Error).message}\n`);
+      }
+      process.exit(code);
     })();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
