@@ -5,14 +5,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Appliance, assertIntact, TRAP_DOMAIN, trapMessage } from './helpers/appliance.js';
 import { RabbitVhost } from './helpers/rabbitmq-admin.js';
+import { Service } from './helpers/service.js';
 import { sendEmail } from './helpers/swaks.js';
-import { eventually } from './helpers/wait.js';
+import { tcpOpen } from './helpers/ports.js';
+import { eventually, GiveUp } from './helpers/wait.js';
 
 describe('outages: nothing lost', () => {
   let vhost: RabbitVhost;
   let app: Appliance;
 
-  /** Sends n trap messages (each accepted by Postfix) and waits until Postfix has deferred each one. */
+  /**
+   * Sends n trap messages (each accepted by Postfix) and waits until Postfix has deferred each one
+   * (SOFTBOUNCE: a 5xx that soft_bounce turned into a deferral).
+   */
   async function sendDuringOutage(n: number, deferral: RegExp) {
     const sent = [];
     for (let i = 0; i < n; i++) {
@@ -22,7 +27,7 @@ describe('outages: nothing lost', () => {
       sent.push({ ...msg, queueId });
     }
     for (const { queueId } of sent) {
-      await app.postfix!.waitForLog(`the deferral of ${queueId}`, new RegExp(`${queueId}: to=<.*status=deferred \\(.*${deferral.source}`));
+      await app.postfix!.waitForLog(`the deferral of ${queueId}`, new RegExp(`${queueId}: to=<.*status=(?:deferred|SOFTBOUNCE) \\(.*${deferral.source}`));
     }
     const queued = (await app.postfix!.queue()).map((q) => q.queue_id);
     for (const { queueId } of sent) assert.ok(queued.includes(queueId), `${queueId} is still queued`);
@@ -74,5 +79,26 @@ describe('outages: nothing lost', () => {
     const sent = await sendDuringOutage(2, / 4\d\d /);
     await vhost.restore();
     await assertAllDelivered(sent);
+  });
+
+  test('even a 5xx on the LMTP side keeps trap mail queued: no bounce, delivered later', async () => {
+    // The collector never answers 5xx; Postfix's smtp-sink stands in for one that does (-f .: a hard
+    // error after the message data), on the collector's port.
+    await app.collector!.stop();
+    const lmtpPort = app.postfix!.env.LMTP_PORT!;
+    const sink = Service.start('smtp-sink', 'smtp-sink', ['-u', 'postfix', '-L', '-f', '.', `127.0.0.1:${lmtpPort}`, '10'], process.env, app.dir);
+    try {
+      await eventually('smtp-sink to listen', async () => {
+        if (!sink.running) throw new GiveUp(`smtp-sink exited: ${sink.log}`);
+        return tcpOpen(Number(lmtpPort));
+      });
+      const sent = await sendDuringOutage(1, / 5\d\d /);
+      assert.equal((await app.postfix!.outboundActivity()).notices, false, 'no bounce was generated');
+      await sink.stop();
+      await app.collector!.start();
+      await assertAllDelivered(sent);
+    } finally {
+      await sink.stop();
+    }
   });
 });

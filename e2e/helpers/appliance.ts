@@ -10,6 +10,7 @@ import { AMQP_URL, AmqpQueue, HPFEEDS_CHANNEL, HpfeedsBrokerProcess, HpfeedsSubs
 import { Collector } from './collector.js';
 import { sha256, splitPostfixReceived, type Delivered } from './payload.js';
 import { freePort } from './ports.js';
+import { claim, reapOrphans } from './reaper.js';
 import { FAST_RETRY, PostfixInstance } from './postfix.js';
 import { eventually } from './wait.js';
 
@@ -35,7 +36,9 @@ export class Appliance {
   private constructor(readonly dir: string) {}
 
   static async start(opts: ApplianceOptions = {}): Promise<Appliance> {
+    await reapOrphans();
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'e2e-appliance-'));
+    await claim(dir);
     const app = new Appliance(dir);
     try {
       const amqpUrl = opts.amqpUrl ?? AMQP_URL;
@@ -70,10 +73,19 @@ export class Appliance {
 
   /** Waits until both brokers have the message carrying `token`, and returns both copies. */
   async waitForTrapMail(token: string, ms = 30_000): Promise<{ hpfeeds: Delivered; amqp: Delivered }> {
-    return eventually(`message ${token} at both brokers`, () => {
+    try {
+      return await eventually(`message ${token} at both brokers`, () => {
+        const got = this.received(token);
+        return got.hpfeeds[0] && got.amqp[0] ? { hpfeeds: got.hpfeeds[0], amqp: got.amqp[0] } : undefined;
+      }, ms);
+    } catch (err) {
+      // Say where it got stuck: what each broker has, Postfix's queue, the collector's last words.
       const got = this.received(token);
-      return got.hpfeeds[0] && got.amqp[0] ? { hpfeeds: got.hpfeeds[0], amqp: got.amqp[0] } : undefined;
-    }, ms);
+      const queue = await this.postfix?.queue().catch((e: Error) => e.message);
+      const collectorLog = (this.collector?.log ?? '').trim().split('\n').slice(-8).join('\n');
+      throw new Error(`${(err as Error).message}\nhpfeeds copies: ${got.hpfeeds.length}, amqp copies: ${got.amqp.length}\n` +
+        `postfix queue: ${JSON.stringify(queue)}\ncollector log (end):\n${collectorLog}`);
+    }
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { POSTFIX_DIR } from './paths.js';
 import { freePorts, ipv6LoopbackAvailable } from './ports.js';
+import { claim, reapOrphans } from './reaper.js';
 import { Service } from './service.js';
 import { eventually } from './wait.js';
 
@@ -57,7 +58,9 @@ export class PostfixInstance {
   }
 
   static async start(opts: PostfixOptions): Promise<PostfixInstance> {
+    await reapOrphans();
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'e2e-postfix-'));
+    await claim(dir);
     // Postfix's unprivileged processes must be able to reach the queue inside this directory.
     await fs.chmod(dir, 0o755);
     const [smtp, submission, smtps] = (await freePorts(3)) as [number, number, number];
