@@ -313,6 +313,22 @@ describe('LMTP server, limits and failures', () => {
     }
   });
 
+  it('enforces the connection limit (421) and the idle timeout (421, then close)', async () => {
+    const t = await startServer({ sinks: [new RecordingSink()], maxConnections: 1, idleTimeoutMs: 300 });
+    try {
+      const { client: first } = await LmtpClient.connect({ port: t.port });
+      const { client: second, greeting } = await LmtpClient.connect({ port: t.port }, false);
+      assert.equal(greeting.code, 421);
+      assert.match(greeting.text, /Too many connected clients/);
+      await second.closed;
+      const idle = await first.readReply(5000);
+      assert.equal(idle.code, 421, 'the silent client is told why');
+      await first.closed;
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('listens on a unix socket', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'lmtp-sock-'));
     const sink = new RecordingSink();
