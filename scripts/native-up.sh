@@ -109,6 +109,9 @@ on_failure() {
   NATIVE_DIR=$NATIVE_DIR "$ROOT/scripts/native-down.sh" >/dev/null 2>&1 || true
 }
 trap on_failure ERR
+# The services run from the state directory, so a .env in the caller's directory (meant for compose)
+# is not picked up by the collector.
+cd "$NATIVE_DIR"
 
 start_bg hpfeeds-broker "$NATIVE_DIR/log/hpfeeds-broker.log" "$NATIVE_DIR/run/hpfeeds-broker.pid" \
   node "$ROOT/broker-dev/bin/hpfeeds-broker.js" --endpoint "tcp:port=$HPFEEDS_PORT:interface=127.0.0.1" \
