@@ -139,11 +139,9 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
   test('bad arguments: a clear message and exit 2', async () => {
     const cases: [Run, RegExp][] = [
       [run('hpfeeds-broker', ['--endpoint', 'udp:port=1']), /--endpoint: .*type must be tcp or tls/],
-      [run('hpfeeds-broker', ['--max-frame-size', 'big']), /--max-frame-size must be a whole number/],
       [run('hpfeeds-broker', ['--bogus']), /Unknown option '--bogus'/],
       [run('hpfeeds-broker', ['--auth', path.join(os.tmpdir(), 'does-not-exist.json')]), /--auth: cannot read auth file/],
       [run('hpfeeds', ['fetch']), /unknown action "fetch"/],
-      [run('hpfeeds', ['subscribe', '-i', 'x', '-s', 'y']), /at least one -c\/--channel is required/],
       [run('hpfeeds', ['publish', '-i', 'x', '-s', 'y', '-c', 'c', '--port', '70000', 'p']), /--port must be a whole number from 1 to 65535/],
     ];
     await within(20_000, 'every case to exit', Promise.all(cases.map(([r]) => r.exited)));
