@@ -1,5 +1,7 @@
 // How big a run is. The full plan keeps `make bench` well under 10 minutes on 2 cores; the smoke plan
 // runs one small configuration of each kind in seconds, so the harness itself is tested by `make test`.
+import type { CollectorMode } from './servers/collector.js';
+
 export interface Plan {
   smoke: boolean;
   sizes: number[];
@@ -9,13 +11,17 @@ export interface Plan {
   /** the measured run lasts about this long at the warm-up's rate... */
   targetSeconds: number;
   /** ...within these bounds */
-  minCount: (sessions: number) => number;
+  minCount: (sessions: number, size: number) => number;
   maxCount: (size: number) => number;
   /** upper time bound of any single load run */
   runTimeoutMs: number;
   /** how long a destination may lag behind the last 250 before it counts as a loss */
   settleTimeoutMs: number;
   postfix: { count: number; sessions: number; size: number };
+  /** what Postfix relays to, in the through-Postfix measure (collector modes when the collector is there) */
+  postfixNexts: ('smtp-sink' | CollectorMode)[];
+  /** collector modes measured while large messages stream */
+  bigMessageModes: CollectorMode[];
   bigMessage: { size: number; count: number };
   fanout: { subscribers: number; count: number; size: number };
   slowSubscriber: { count: number; size: number };
@@ -28,16 +34,18 @@ export const fullPlan: Plan = {
   smoke: false,
   sizes: [4 * KiB, 64 * KiB, MiB],
   sessions: [1, 10, 50],
-  warmup: (size) => (size >= MiB ? 40 : size >= 64 * KiB ? 150 : 300),
+  warmup: (size) => (size >= MiB ? 20 : size >= 64 * KiB ? 150 : 300),
   targetSeconds: 2.5,
-  minCount: (sessions) => Math.max(50, sessions * 4),
+  minCount: (sessions, size) => (size >= MiB ? Math.max(20, sessions) : Math.max(50, sessions * 4)),
   maxCount: (size) => (size >= MiB ? 1500 : size >= 64 * KiB ? 8000 : 30_000),
   runTimeoutMs: 90_000,
   settleTimeoutMs: 30_000,
   postfix: { count: 3000, sessions: 10, size: 4 * KiB },
+  postfixNexts: ['smtp-sink', 'amqp', 'hpfeeds'],
+  bigMessageModes: ['spool', 'amqp', 'hpfeeds'],
   bigMessage: { size: 9_000_000, count: 6 },
   fanout: { subscribers: 10, count: 20_000, size: 4 * KiB },
-  slowSubscriber: { count: 3000, size: 64 * KiB },
+  slowSubscriber: { count: 1500, size: 64 * KiB },
 };
 
 export const smokePlan: Plan = {
@@ -51,7 +59,9 @@ export const smokePlan: Plan = {
   runTimeoutMs: 20_000,
   settleTimeoutMs: 10_000,
   postfix: { count: 20, sessions: 4, size: 4 * KiB },
+  postfixNexts: ['hpfeeds'],
+  bigMessageModes: ['spool'],
   bigMessage: { size: 9_000_000, count: 1 },
   fanout: { subscribers: 10, count: 200, size: 4 * KiB },
-  slowSubscriber: { count: 300, size: 64 * KiB },
+  slowSubscriber: { count: 100, size: 64 * KiB },
 };

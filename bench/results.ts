@@ -9,6 +9,8 @@ export interface Results {
   plan: 'full' | 'smoke';
   startedAt: string;
   seconds: number;
+  /** 1-minute load average when the run ended */
+  loadAverageAtEnd: number;
   machine: MachineFacts;
   ingest: IngestResult[];
   postfix: PostfixResult[];

@@ -3,6 +3,7 @@
 // Writes DIR/results.json, DIR/BENCHMARKS.md and DIR/results.svg; exits 1 if any measure failed
 // (a message lost, a process that crashed, a time bound hit).
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stopAll } from './lib/process.js';
@@ -12,13 +13,13 @@ import { renderMarkdown } from './report/markdown.js';
 import { renderChart } from './report/svg.js';
 import type { Results } from './results.js';
 import { startAiosmtpd } from './servers/aiosmtpd.js';
-import { collectorAvailable, COLLECTOR_MODES, startCollector } from './servers/collector.js';
+import { collectorAvailable, COLLECTOR_MODES, ModeUnavailable, startCollector } from './servers/collector.js';
 import { startSmtpSink } from './servers/smtp-sink.js';
 import type { LmtpTarget } from './servers/target.js';
 import { fanout } from './suites/fanout.js';
-import { ingest } from './suites/ingest.js';
+import { ingestPoint, type IngestState } from './suites/ingest.js';
 import { bigMessages, slowSubscriber } from './suites/memory.js';
-import { postfixUnavailable } from './suites/postfix.js';
+import { postfixUnavailable, throughPostfix } from './suites/postfix.js';
 
 const { values } = parseArgs({ options: { out: { type: 'string' }, smoke: { type: 'boolean', default: false } } });
 if (!values.out) {
@@ -34,6 +35,7 @@ const results: Results = {
   plan: plan.smoke ? 'smoke' : 'full',
   startedAt: new Date().toISOString(),
   seconds: 0,
+  loadAverageAtEnd: 0,
   machine: machineFacts(),
   ingest: [],
   postfix: [],
@@ -44,15 +46,23 @@ const results: Results = {
   failures: [],
 };
 
-/** Runs one measure; a failure is recorded (and fails the run) but the other measures still run. */
-async function measure(what: string, fn: () => Promise<void>): Promise<void> {
+/**
+ * Runs one measure; a failure is recorded (and fails the run) but the other measures still run.
+ * Unless `keepRunning`, whatever the measure left running is stopped.
+ */
+async function measure(what: string, fn: () => Promise<void>, opts: { keepRunning?: boolean } = {}): Promise<void> {
   try {
     await fn();
   } catch (err) {
+    if (!opts.keepRunning) await stopAll();
+    if (err instanceof ModeUnavailable) {
+      results.skipped.push(`${what}: ${err.message}`);
+      log(`skipped ${what}: ${err.message}`);
+      return;
+    }
     const msg = err instanceof Error ? err.message : String(err);
     results.failures.push(`${what}: ${msg.split('\n')[0]}`);
     log(`FAILED ${what}: ${msg}`);
-    await stopAll();
   }
 }
 
@@ -66,25 +76,50 @@ if (collectorAvailable()) {
   results.skipped.push('our collector: catchall-lmtp has no command line in this checkout yet');
 }
 
-// A fresh server per message size, so a size's runs do not start with the previous size's heap.
+// For each message size, every server is started fresh (no heap carried over from the previous size),
+// then the session counts are measured target after target, so that the runs a ratio compares are
+// seconds apart: the machine's background load changes less in between.
 for (const size of plan.sizes) {
-  for (const t of targets) {
-    await measure(`ingest ${t.name} ${size} B`, async () => {
-      const target = await t.start();
-      try {
-        results.ingest.push(...(await ingest(target, plan, size, plan.sessions, log)));
-      } finally {
-        await target.stop();
-      }
-    });
+  const states: IngestState[] = [];
+  // Started side by side: idle servers cost nothing, and it saves seconds.
+  await Promise.all(
+    targets.map((t) =>
+      measure(`start ${t.name} for ${size} B`, async () => {
+        states.push({ target: await t.start(), sent: 0 });
+      }, { keepRunning: true }), // a start that fails cleans up after itself; the others keep running
+    ),
+  );
+  states.sort((a, b) => targets.findIndex((t) => t.name === a.target.name) - targets.findIndex((t) => t.name === b.target.name));
+  const broken = new Set<IngestState>();
+  for (const sessions of plan.sessions) {
+    for (const state of states) {
+      if (broken.has(state)) continue; // after a failure its counts mean nothing
+      await measure(`ingest ${state.target.name} ${size} B ${sessions} sessions`, async () => {
+        try {
+          results.ingest.push(await ingestPoint(state, plan, size, sessions, log));
+        } catch (err) {
+          broken.add(state);
+          throw err;
+        }
+      }, { keepRunning: true });
+    }
   }
+  for (const state of states) await state.target.stop();
 }
 
 const noPostfix = postfixUnavailable();
 if (noPostfix) results.skipped.push(`through Postfix: ${noPostfix}`);
+else {
+  const nexts = plan.postfixNexts.filter((n) => n === 'smtp-sink' || collectorAvailable());
+  for (const next of nexts) {
+    await measure(`through Postfix to ${next}`, async () => {
+      results.postfix.push(await throughPostfix(next, plan, log));
+    });
+  }
+}
 
 if (collectorAvailable()) {
-  for (const mode of COLLECTOR_MODES) {
+  for (const mode of plan.bigMessageModes) {
     await measure(`memory ours:${mode} ${plan.bigMessage.size} B messages`, async () => {
       results.bigMessages.push(await bigMessages(mode, plan, log));
     });
@@ -98,6 +133,7 @@ await measure('hpfeeds fan-out', async () => {
 });
 
 results.seconds = (performance.now() - started) / 1000;
+results.loadAverageAtEnd = loadavg()[0] ?? 0;
 await mkdir(outDir, { recursive: true });
 await writeFile(join(outDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
 await writeFile(join(outDir, 'results.svg'), renderChart(results));

@@ -68,8 +68,16 @@ export async function hpfeedsPeer(port: number, ident: string, secret: string, m
     publish(channel, payload) {
       if (socket.write(encodePublish(ident, channel, payload))) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        socket.once('drain', resolve);
-        socket.once('close', () => reject(new Error(`hpfeeds ${ident}: connection closed while publishing (${errorText ?? 'no ERROR'})`)));
+        const onDrain = (): void => {
+          socket.off('close', onClose);
+          resolve();
+        };
+        const onClose = (): void => {
+          socket.off('drain', onDrain);
+          reject(new Error(`hpfeeds ${ident}: connection closed while publishing (${errorText ?? 'no ERROR'})`));
+        };
+        socket.once('drain', onDrain);
+        socket.once('close', onClose);
       });
     },
     close() {

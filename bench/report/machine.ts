@@ -1,6 +1,6 @@
 // Facts about the machine and the software under test, printed at the top of BENCHMARKS.md.
 import { execFileSync } from 'node:child_process';
-import { cpus, totalmem, release } from 'node:os';
+import { cpus, loadavg, totalmem, release } from 'node:os';
 import { readFileSync } from 'node:fs';
 
 export interface MachineFacts {
@@ -15,6 +15,8 @@ export interface MachineFacts {
   aiosmtpd: string;
   rabbitmq: string;
   commit: string;
+  /** 1-minute load average when the run started: other work on the machine skews absolute numbers */
+  loadAverage: number;
 }
 
 function tryRun(cmd: string, args: string[]): string {
@@ -46,5 +48,6 @@ export function machineFacts(): MachineFacts {
     aiosmtpd: tryRun('/usr/bin/python3', ['-c', 'import aiosmtpd; print(aiosmtpd.__version__)']),
     rabbitmq: rabbit.split('\n').pop() ?? 'unknown',
     commit: tryRun('git', ['rev-parse', '--short', 'HEAD']),
+    loadAverage: loadavg()[0] ?? 0,
   };
 }

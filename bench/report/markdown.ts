@@ -1,7 +1,11 @@
 // BENCHMARKS.md, generated from one run's results. Nothing in it is written by hand.
 import type { Results } from '../results.js';
 import type { IngestResult } from '../suites/ingest.js';
+import { PUBLISH_BYTES_PER_SEC, SLOW_READER_BYTES_PER_SEC } from '../suites/memory.js';
 import { checkTargets, sizeLabel } from './targets.js';
+
+const PUBLISH_MB_PER_SEC = PUBLISH_BYTES_PER_SEC / 1e6;
+const SLOW_MB_PER_SEC = SLOW_READER_BYTES_PER_SEC / 1e6;
 
 const MB = 1e6;
 const mb = (b: number): string => (b / MB).toFixed(0);
@@ -52,6 +56,7 @@ export function renderMarkdown(r: Results, chartPath: string): string {
         ['Postfix (smtp-source, smtp-sink)', m.postfix],
         ['Python / aiosmtpd', `${m.python} / ${m.aiosmtpd}`],
         ['RabbitMQ', m.rabbitmq],
+        ['load average (1 min) at start / end', `${m.loadAverage.toFixed(2)} / ${r.loadAverageAtEnd.toFixed(2)} (other work on the machine lowers absolute numbers; ratios are measured seconds apart)`],
       ],
     ),
   );
@@ -158,14 +163,18 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   const s = r.slowSubscriber;
   if (s) {
     out.push(
-      `hpfeeds broker with one slow subscriber (reads ~1 ms in every 10 ms) and one fast one, while ${n0(s.count)} × ${sizeLabel(s.size)} ` +
-        `(${mb(s.count * s.size)} MB) are published:`,
+      `hpfeeds broker (default limits: 1 MiB frames, 8 MiB send buffer per subscriber) while ${n0(s.count)} × ${sizeLabel(s.size)} ` +
+        `(${mb(s.count * s.size)} MB) are published at ${PUBLISH_MB_PER_SEC} MB/s to a fast subscriber, without and with a second ` +
+        `subscriber that reads ${SLOW_MB_PER_SEC} MB/s:`,
     );
     out.push('');
     out.push(
       table(
-        ['idle RSS MB', 'peak RSS MB', 'growth MB', 'slow subscriber', 'fast subscriber received', 'seconds'],
-        [[mb(s.idleRss), mb(s.peakRss), mb(s.growth), s.slowOutcome, `${n0(s.fastReceived)} of ${n0(s.count)}`, (s.ms / 1000).toFixed(2)]],
+        ['subscribers', 'idle RSS MB', 'peak RSS MB', 'growth MB', 'fast subscriber', 'slow subscriber'],
+        [
+          ['fast only', mb(s.withoutSlow.idleRss), mb(s.withoutSlow.peakRss), mb(s.withoutSlow.growth), `all ${n0(s.count)} in ${(s.withoutSlow.ms / 1000).toFixed(2)} s`, '–'],
+          ['fast + slow', mb(s.withSlow.idleRss), mb(s.withSlow.peakRss), mb(s.withSlow.growth), `all ${n0(s.count)} in ${(s.withSlow.ms / 1000).toFixed(2)} s`, s.withSlow.slowOutcome],
+        ],
       ),
     );
     out.push('');

@@ -50,7 +50,8 @@ export async function startCollector(mode: CollectorMode, opts: { lmtpPort?: num
       sinks = [{ type: 'amqp', url: AMQP_URL, exchange: counter.exchange, routingKey: counter.routingKey }];
       delivered = () => counter.distinct();
     } else {
-      const broker = await startBroker();
+      // Frames big enough for the largest message the collector accepts (10 240 000 bytes, as JSON).
+      const broker = await startBroker({ maxFrameSize: 32 * 1024 * 1024 });
       cleanups.push(() => broker.stop());
       const sub = await hpfeedsPeer(broker.port, BENCH_IDENT.ident, BENCH_IDENT.secret);
       cleanups.push(async () => sub.close());
@@ -88,8 +89,15 @@ export async function startCollector(mode: CollectorMode, opts: { lmtpPort?: num
   }
 }
 
+/** The collector refused a configuration because this checkout does not have that sink yet. */
+export class ModeUnavailable extends Error {}
+
 async function ready(metricsPort: number, child: Child): Promise<boolean> {
-  if (child.proc.exitCode !== null) throw new Error(`${child.name} exited with ${child.proc.exitCode}\n${child.output()}`);
+  if (child.proc.exitCode !== null) {
+    const why = child.output().match(/sinks: (type \S+ is not (?:available|wired)[^\n]*)/);
+    if (why) throw new ModeUnavailable(`${child.name}: ${why[1]}`);
+    throw new Error(`${child.name} exited with ${child.proc.exitCode}\n${child.output()}`);
+  }
   try {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/readyz`, { signal: AbortSignal.timeout(1000) });
     return res.status === 200;

@@ -15,13 +15,22 @@ export interface Broker {
   port: number;
   pid: number;
   maxFrameSize: number;
+  /** the broker's log so far (pino JSON lines) */
+  output(): string;
   stop(): Promise<void>;
 }
 
+/** The reference broker's PUBLISH frame limit (5 + 1 MiB), the broker's default. */
+export const DEFAULT_MAX_FRAME = 5 + 1024 * 1024;
+
+/**
+ * `maxFrameSize` also sets the broker's per-subscriber send buffer limit (the larger of 8 MiB and twice
+ * the frame limit), so the fan-out and slow-subscriber measures keep the default.
+ */
 export async function startBroker(opts: { maxFrameSize?: number } = {}): Promise<Broker> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-broker-'));
   const auth = join(dir, 'auth.json');
-  const maxFrameSize = opts.maxFrameSize ?? 16 * 1024 * 1024;
+  const maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME;
   await writeFile(
     auth,
     JSON.stringify({
@@ -45,7 +54,7 @@ export async function startBroker(opts: { maxFrameSize?: number } = {}): Promise
   try {
     // Port 0 picks a free port; the broker logs the one it bound.
     const [, port] = await child.waitForLine(/"port":(\d+).*"msg":"listening"/, 15_000);
-    return { port: Number(port), pid: child.pid, maxFrameSize, stop };
+    return { port: Number(port), pid: child.pid, maxFrameSize, output: () => child.output(), stop };
   } catch (err) {
     await stop();
     throw err;

@@ -34,36 +34,32 @@ export async function checkDelivered(target: LmtpTarget, expected: number, timeo
   return n;
 }
 
-export async function ingest(
-  target: LmtpTarget,
-  plan: Plan,
-  size: number,
-  sessionCounts: number[],
-  log: (line: string) => void,
-): Promise<IngestResult[]> {
-  const results: IngestResult[] = [];
-  let sent = 0;
-  for (const sessions of sessionCounts) {
-    const load = { protocol: 'lmtp' as const, port: target.port, sessions, size, timeoutMs: plan.runTimeoutMs };
-    let count = plan.minCount(sessions);
-    const warm = plan.warmup(size);
-    if (warm > 0) {
-      const w = await sendLoad({ ...load, count: Math.max(warm, sessions) });
-      sent += Math.max(warm, sessions);
-      await checkDelivered(target, sent, plan.settleTimeoutMs);
-      count = Math.round(w.msgsPerSec * plan.targetSeconds);
-    }
-    count = Math.min(plan.maxCount(size), Math.max(plan.minCount(sessions), count));
-    const { result: r, peak } = await peakDuring(target.pid, () => sendLoad({ ...load, count }));
-    sent += count;
-    const delivered = await checkDelivered(target, sent, plan.settleTimeoutMs);
-    const row: IngestResult = { target: target.name, size, sessions, count, ...r, peakRss: peak, delivered };
-    log(
-      `ingest ${target.name.padEnd(14)} ${String(size).padStart(8)} B  ${String(sessions).padStart(2)} sessions  ` +
-        `${String(count).padStart(6)} msgs  ${r.msgsPerSec.toFixed(0).padStart(6)} msgs/s  ${r.mbPerSec.toFixed(1).padStart(7)} MB/s  ` +
-        `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`,
-    );
-    results.push(row);
+/** One server under test and how many messages it has been sent so far. */
+export interface IngestState {
+  target: LmtpTarget;
+  sent: number;
+}
+
+/** One point: a warm-up run that sizes the measured run, then the measured run; both counted at the destination. */
+export async function ingestPoint(state: IngestState, plan: Plan, size: number, sessions: number, log: (line: string) => void): Promise<IngestResult> {
+  const { target } = state;
+  const load = { protocol: 'lmtp' as const, port: target.port, sessions, size, timeoutMs: plan.runTimeoutMs };
+  let count = plan.minCount(sessions, size);
+  const warm = Math.max(plan.warmup(size), plan.warmup(size) > 0 ? sessions : 0);
+  if (warm > 0) {
+    const w = await sendLoad({ ...load, count: warm });
+    state.sent += warm;
+    await checkDelivered(target, state.sent, plan.settleTimeoutMs);
+    count = Math.round(w.msgsPerSec * plan.targetSeconds);
   }
-  return results;
+  count = Math.min(plan.maxCount(size), Math.max(plan.minCount(sessions, size), count));
+  const { result: r, peak } = await peakDuring(target.pid, () => sendLoad({ ...load, count }));
+  state.sent += count;
+  const delivered = await checkDelivered(target, state.sent, plan.settleTimeoutMs);
+  log(
+    `ingest ${target.name.padEnd(14)} ${String(size).padStart(8)} B  ${String(sessions).padStart(2)} sessions  ` +
+      `${String(count).padStart(6)} msgs  ${r.msgsPerSec.toFixed(0).padStart(6)} msgs/s  ${r.mbPerSec.toFixed(1).padStart(7)} MB/s  ` +
+      `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`,
+  );
+  return { target: target.name, size, sessions, count, ...r, peakRss: peak, delivered };
 }
