@@ -18,8 +18,8 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-function run(bin: 'hpfeeds-broker' | 'hpfeeds', args: string[], input?: Buffer): Run {
-  const child = spawn(process.execPath, [path.join(BIN, `${bin}.js`), ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function run(bin: 'hpfeeds-broker' | 'hpfeeds', args: string[], input?: Buffer, env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, [path.join(BIN, `${bin}.js`), ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   let err = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -41,8 +41,8 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
   let exporterPort: number;
   let cert: string;
   const children: Run[] = [];
-  const client = (args: string[], input?: Buffer) => {
-    const r = run('hpfeeds', ['--host', '127.0.0.1', '--port', String(port), ...args], input);
+  const client = (args: string[], input?: Buffer, env?: Record<string, string>) => {
+    const r = run('hpfeeds', ['--host', '127.0.0.1', '--port', String(port), ...args], input, env);
     children.push(r);
     return r;
   };
@@ -163,12 +163,23 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
     assert.equal((await fetch(`http://127.0.0.1:${exporterPort}/healthz`)).status, 200);
   });
 
-  test('SIGTERM with a client connected: stops and exits 0', async () => {
-    const sub = client(['subscribe', '-i', 'reader', '-s', 'rs', '-c', 'spam.mails']);
+  test('--auth env, and SIGTERM with a client connected: stops and exits 0', async () => {
+    const envBroker = run('hpfeeds-broker', ['--endpoint', 'tcp:port=0:interface=127.0.0.1', '--auth', 'env'], undefined, {
+      HPFEEDS_READER_SECRET: 'env-secret',
+      HPFEEDS_READER_SUBCHANS: 'spam.mails,other',
+    });
+    children.push(envBroker);
+    await eventually('the env broker to listen', () => envBroker.stdout().includes('"msg":"listening"'), 15_000);
+    const envPort = logLines(envBroker.stdout()).find((l) => l.msg === 'listening')!.port as number;
+    assert.ok(logLines(envBroker.stdout()).some((l) => l.msg === 'auth database loaded' && l.idents === 1));
+    const sub = client(['subscribe', '--port', String(envPort), '-i', 'reader', '-c', 'other'], undefined, { HPFEEDS_SECRET: 'env-secret' });
     await eventually('the subscriber to be ready', () => sub.stderr().includes('subscribed to'), 15_000);
-    broker.child.kill('SIGTERM');
-    assert.equal(await within(10_000, 'the broker to exit', broker.exited), 0);
-    assert.ok(logLines(broker.stdout()).some((l) => l.msg === 'stopped'));
+    await eventually('the env broker to accept the AUTH', () => envBroker.stdout().includes('"msg":"client authenticated"'));
+
+    envBroker.child.kill('SIGTERM');
+    assert.equal(await within(10_000, 'the broker to exit', envBroker.exited), 0);
+    assert.ok(logLines(envBroker.stdout()).some((l) => l.msg === 'stopped'));
+    assert.equal(sub.child.exitCode, null, 'a subscriber outlives a broker restart (it reconnects)');
     sub.child.kill('SIGTERM');
     assert.equal(await within(10_000, 'the subscriber to exit', sub.exited), 0);
   });
