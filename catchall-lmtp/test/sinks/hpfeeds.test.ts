@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MemoryAuthStore } from '../../../broker-dev/src/auth/auth-store.js';
 import { HpfeedsBroker } from '../../../broker-dev/src/broker/broker.js';
 import { configSchema } from '../../src/config/schema.js';
-import { HpfeedsClient, type HpfeedsMessage } from '../../src/hpfeeds/index.js';
+import { encodeInfo, HpfeedsClient, type HpfeedsMessage } from '../../src/hpfeeds/index.js';
 import { HpfeedsSink, type HpfeedsSinkOptions } from '../../src/sinks/hpfeeds.js';
 import { SinkError, type CollectedMessage } from '../../src/sinks/sink.js';
 import { message, parseJsonPayload, selfSignedCert, sha256, waitFor } from './helpers.js';
@@ -156,6 +157,29 @@ describe('HpfeedsSink against our hpfeeds broker', { timeout: 30_000 }, () => {
     await sink.deliver(msg);
     await waitFor('the message at the reader', () => sub.received.length >= 2);
     assert.equal(parseJsonPayload(sub.received[0]!.payload).doc.sha256, msg.sha256);
+  });
+
+  test('a broker that stops reading: deliveries are refused after publishTimeoutMs instead of hanging', async (t) => {
+    // Our broker always reads; a peer that sends INFO and then never reads is the only way to get here.
+    const peers: net.Socket[] = [];
+    const stalled = net.createServer((socket) => {
+      peers.push(socket);
+      socket.write(encodeInfo('stalled', Buffer.alloc(4, 1)));
+      socket.pause();
+    });
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      for (const p of peers) p.destroy(); // paused, they would never see the client's close
+      return new Promise((resolve) => stalled.close(resolve));
+    });
+    const sink = await readySink(options((stalled.address() as net.AddressInfo).port, { format: 'raw', publishTimeoutMs: 300 }));
+    t.after(() => sink.close());
+
+    // Enough to fill the socket buffers on both sides of the loopback connection.
+    const results = await Promise.allSettled(Array.from({ length: 64 }, (_, i) => sink.deliver(message(Buffer.alloc(1024 * 1024 - 100, i)))));
+    const refused = results.filter((r) => r.status === 'rejected');
+    assert.ok(refused.length > 0, 'some deliveries must wait for a write that never completes');
+    for (const r of refused) assert.match(String(r.reason), /PUBLISH not written within 300 ms/);
   });
 
   test('configuration the sink cannot use is refused at construction, naming the key', () => {
