@@ -6,8 +6,12 @@
 //     and a stop_grace_period; the collector's is longer than its drain timeout;
 //   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
 //   - read_only services get a tmpfs /tmp (tsx keeps its compile cache there); bind sources exist;
-//   - every ${VAR} of docker-compose.yml is documented in .env.example.
+//   - every ${VAR} of docker-compose.yml is documented in .env.example;
+//   - the collector accepts its configuration as the container would get it (image ENV, the service's
+//     environment, config/collector.yml through its bind mount): `catchall-lmtp --check-config`, with
+//     the brokers of .env.example as sinks, and none (spool only) without a .env.
 // Usage: node scripts/lint/compose.mjs RESOLVED.yml...   (run from the repository root)
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { register } from 'tsx/esm/api';
@@ -90,6 +94,7 @@ for (const file of files) {
   }
 
   const collector = services['catchall-lmtp'];
+  if (collector) checkCollectorConfig(file, collector);
   if (collector) {
     const env = collector.environment ?? {};
     const drainMs = Number(env.CATCHALL_LMTP_DRAIN_TIMEOUT_MS || drainDefaultMs);
@@ -97,6 +102,33 @@ for (const file of files) {
       at('catchall-lmtp', `stop_grace_period ${collector.stop_grace_period} is not longer than the collector's drain timeout (${drainMs} ms)`);
     }
   }
+}
+
+/** ENV of a Dockerfile's final stage (KEY=VALUE forms). */
+function imageEnv(dockerfile) {
+  const text = readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
+  const finalStage = text.slice(text.lastIndexOf('\nFROM '));
+  const env = {};
+  for (const [, body] of finalStage.matchAll(/^ENV\s+(.*)$/gm)) for (const [, k, v] of body.matchAll(/(\w+)=(\S+)/g)) env[k] = v;
+  return env;
+}
+
+function checkCollectorConfig(file, svc) {
+  const at = (text) => problems.push(`${file}: service catchall-lmtp: ${text}`);
+  const env = { PATH: process.env.PATH, ...imageEnv(join(svc.build.context, svc.build.dockerfile)), ...svc.environment };
+  // The config file as the container sees it, through the bind mounts.
+  for (const volume of svc.volumes ?? []) {
+    const [source, target] = String(volume).split(':');
+    if (source.startsWith('/') && env.CATCHALL_CONFIG?.startsWith(`${target}/`)) env.CATCHALL_CONFIG = source + env.CATCHALL_CONFIG.slice(target.length);
+  }
+  const r = spawnSync(process.execPath, ['catchall-lmtp/bin/catchall-lmtp.js', '--check-config'], { env, encoding: 'utf8', timeout: 20_000 });
+  if (r.status !== 0) return at(`catchall-lmtp --check-config rejects its configuration:\n${(r.stderr || r.stdout).trim()}`);
+  const config = JSON.parse(r.stdout);
+  const expected = [env.AMQP_URL || env.AMQP_HOST ? 'amqp' : '', env.HPFEEDS_HOST ? 'hpfeeds' : ''].filter(Boolean).join(',');
+  const sinks = config.sinks.map((x) => x.type).sort().join(',');
+  if (sinks !== expected) at(`the collector would publish to [${sinks}], expected [${expected}]`);
+  if (config.lmtp.host !== '0.0.0.0' || config.lmtp.port !== 24) at(`the collector would listen on ${config.lmtp.host}:${config.lmtp.port}, Postfix sends to 0.0.0.0:24`);
+  if (!config.spool.dir && env.CATCHALL_MAILDIR !== '') at('spool mode is off although CATCHALL_MAILDIR is not set empty');
 }
 
 // Every variable the compose file reads is documented in .env.example (set, or commented out).
