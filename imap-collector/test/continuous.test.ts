@@ -51,7 +51,7 @@ describe('continuous mode', () => {
 
     const message = latin1('appended-while-idling');
     const [uid] = await dovecot.append('idle', [message]);
-    const [received] = await rabbit.waitFor(1, 5_000);
+    const [received] = await rabbit.waitFor(1);
     assert.ok(received!.content.equals(message));
     await waitUntil(async () => (await dovecot.messages('idle')).every((m) => m.flags.has('\\Seen')), 'the message marked \\Seen');
     assert.ok(logs.some((l) => l.msg === 'collected' && l.uid === uid));
@@ -70,7 +70,7 @@ describe('continuous mode', () => {
 
     const message = plain('after-reconnects');
     await dovecot.append('aged', [message]);
-    const [received] = await rabbit.waitFor(1, 5_000);
+    const [received] = await rabbit.waitFor(1);
     assert.ok(received!.content.equals(message));
   });
 
@@ -85,7 +85,7 @@ describe('continuous mode', () => {
 
     const message = plain('polled');
     await noIdle.append('poll', [message]);
-    const [received] = await rabbit.waitFor(1, 5_000);
+    const [received] = await rabbit.waitFor(1);
     assert.ok(received!.content.equals(message));
   });
 
