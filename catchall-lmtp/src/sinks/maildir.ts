@@ -107,10 +107,14 @@ export class Maildir {
     await Promise.all([syncs.cur.sync(), syncs.new.sync()]);
   }
 
-  /** Deletes messages in cur/ (and their metadata) beyond the retention; returns how many. */
+  /**
+   * Deletes messages in cur/ (and their metadata) beyond the retention, by the time they were
+   * received; returns how many. Also removes leftovers of writers that died: stale files in tmp/,
+   * and metadata whose message never made it into new/.
+   */
   async prune(policy: RetentionPolicy, now = Date.now()): Promise<number> {
     const names = (await readdir(join(this.dir, 'cur'))).filter((n) => !n.startsWith('.'));
-    const dated = await Promise.all(names.map(async (name) => ({ name, time: await this.deliveredAt(name) })));
+    const dated = await Promise.all(names.map(async (name) => ({ name, time: await this.receivedAt(name) })));
     dated.sort((a, b) => b.time - a.time); // newest first
     const doomed = dated.filter(
       ({ time }, i) => (policy.maxAgeMs ? now - time > policy.maxAgeMs : false) || (policy.maxCount ? i >= policy.maxCount : false),
@@ -120,6 +124,7 @@ export class Maildir {
       await rm(join(this.dir, 'meta', baseName(name)), { force: true });
     }
     await this.removeStaleTmp(now);
+    await this.removeOrphanMeta(now, names);
     return doomed.length;
   }
 
@@ -145,10 +150,8 @@ export class Maildir {
   }
 
   /** When a message in cur/ was received: from our name's timestamp, else the file's mtime. */
-  private async deliveredAt(name: string): Promise<number> {
-    const m = /^(\d+)\.M(\d{6})/.exec(name);
-    if (m) return Number(m[1]) * 1000 + Math.floor(Number(m[2]) / 1000);
-    return (await stat(join(this.dir, 'cur', name))).mtimeMs;
+  private async receivedAt(name: string): Promise<number> {
+    return nameTime(name) ?? (await stat(join(this.dir, 'cur', name))).mtimeMs;
   }
 
   private async removeStaleTmp(now: number): Promise<void> {
@@ -159,10 +162,25 @@ export class Maildir {
     }
   }
 
+  /** Metadata written just before a crash that came before the message's rename into new/. */
+  private async removeOrphanMeta(now: number, curNames: string[]): Promise<void> {
+    const known = new Set([...(await this.listNew()), ...curNames.map(baseName)]);
+    for (const name of await readdir(join(this.dir, 'meta'))) {
+      const time = nameTime(name);
+      if (!known.has(name) && time !== undefined && now - time > STALE_TMP_MS) await rm(join(this.dir, 'meta', name), { force: true });
+    }
+  }
+
   private opened(): NonNullable<Maildir['syncs']> {
     if (!this.syncs) throw new Error(`maildir ${this.dir} is not open`);
     return this.syncs;
   }
+}
+
+/** The time (ms) at the start of a name in our format, if it is one. */
+function nameTime(name: string): number | undefined {
+  const m = /^(\d+)\.M(\d{6})/.exec(name);
+  return m ? Number(m[1]) * 1000 + Math.floor(Number(m[2]) / 1000) : undefined;
 }
 
 function baseName(curName: string): string {

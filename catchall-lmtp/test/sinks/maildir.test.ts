@@ -94,7 +94,7 @@ describe('Maildir', () => {
     await assert.rejects(maildir.markDelivered(a), { code: 'ENOENT' });
   });
 
-  test('prune applies age and count retention to cur/ only, with the metadata', async (t) => {
+  test('prune applies age and count retention to cur/ only, with the metadata, and clears what dead writers left', async (t) => {
     const maildir = await openMaildir('prune');
     t.after(() => maildir.close());
     const names: string[] = [];
@@ -110,6 +110,11 @@ describe('Maildir', () => {
     const staleTmp = join(maildir.dir, 'tmp', 'crashed-writer');
     await writeFile(staleTmp, 'partial');
     await utimes(staleTmp, old, old);
+    // Metadata of a writer that died before renaming its message into new/: removed once stale.
+    const orphan = `${Math.floor(old.getTime() / 1000)}.M000000P1Q0R00.host`;
+    const freshOrphan = `${Math.floor(Date.now() / 1000)}.M000000P1Q0R00.host`; // may still be being written
+    await writeFile(join(maildir.dir, 'meta', orphan), '{}');
+    await writeFile(join(maildir.dir, 'meta', freshOrphan), '{}');
 
     // Age: only the foreign file is older than a day.
     assert.equal(await maildir.prune({ maxAgeMs: 86400_000 }), 1);
@@ -117,7 +122,7 @@ describe('Maildir', () => {
     // Count: keep the newest two of the four delivered ones.
     assert.equal(await maildir.prune({ maxCount: 2 }), 2);
     assert.deepEqual((await readdir(join(maildir.dir, 'cur'))).sort(), [`${names[2]}:2,`, `${names[3]}:2,`]);
-    assert.deepEqual((await readdir(join(maildir.dir, 'meta'))).sort(), [names[2], names[3], names[4]]);
+    assert.deepEqual((await readdir(join(maildir.dir, 'meta'))).sort(), [freshOrphan, names[2], names[3], names[4]].sort());
     assert.deepEqual(await maildir.listNew(), [names[4]]);
     // Nothing is pruned without a limit.
     assert.equal(await maildir.prune({}), 0);
