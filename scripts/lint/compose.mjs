@@ -6,7 +6,8 @@
 //     and a stop_grace_period; the collector's is longer than its drain timeout;
 //   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
 //   - read_only services get a tmpfs /tmp (tsx keeps its compile cache there); bind sources exist;
-//   - every ${VAR} of docker-compose.yml is documented in .env.example;
+//   - every ${VAR} of docker-compose.yml, scripts/test-swaks.sh and scripts/native-up.sh is documented
+//     in .env.example;
 //   - the collector accepts its configuration as the container would get it (image ENV, the service's
 //     environment, config/collector.yml through its bind mount): `catchall-lmtp --check-config`, with
 //     the brokers of .env.example as sinks, and none (spool only) without a .env.
@@ -133,9 +134,16 @@ function checkCollectorConfig(file, svc) {
 
 // Every variable the compose file reads is documented in .env.example (set, or commented out).
 const composeText = readFileSync('docker-compose.yml', 'utf8').replace(/^\s*#.*$/gm, '');
-const documented = new Set([...readFileSync('.env.example', 'utf8').matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+const documented = new Set([...readFileSync('.env.example', 'utf8').matchAll(/(?:^|[\s#])([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
 for (const [, v] of composeText.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)) {
   if (!documented.has(v)) problems.push(`docker-compose.yml uses \${${v}}, which .env.example does not document`);
+}
+// So are the settings of the scripts a user runs against the appliance.
+for (const script of ['scripts/test-swaks.sh', 'scripts/native-up.sh']) {
+  if (!existsSync(script)) continue;
+  for (const [, v] of readFileSync(script, 'utf8').matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)) {
+    if (!documented.has(v) && !/^(BASH_\w+|TMPDIR|HOME|PATH)$/.test(v)) problems.push(`${script} reads \${${v}}, which .env.example does not document`);
+  }
 }
 
 if (problems.length) {
