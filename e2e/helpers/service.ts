@@ -56,6 +56,11 @@ export class Service {
     }, ms);
   }
 
+  /** Sends a signal to the process itself only (as `docker stop` does to PID 1), not its group. */
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) process.kill(this.pid, sig);
+  }
+
   async stop(ms = 15_000): Promise<void> {
     if (!this.running) return;
     const signal = (sig: NodeJS.Signals) => {
