@@ -30,8 +30,8 @@ export interface Settings {
 }
 
 export interface LoadedSettings {
+  /** catchall-lmtp's config, its sinks plus the --maildir one. */
   config: Config;
-  sinks: SinkConfig[];
   mailboxes: MailboxConfig[];
   options: ImapCollectorOptions;
 }
@@ -58,7 +58,6 @@ export async function loadSettings(s: Settings): Promise<LoadedSettings> {
   const mailboxes = await loadMailboxConfig(s.mailboxConfig, s.env);
   return {
     config: { ...config, sinks },
-    sinks,
     mailboxes,
     options: {
       mailboxes,

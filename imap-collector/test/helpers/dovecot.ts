@@ -49,6 +49,10 @@ export class Dovecot {
       const child = spawn('dovecot', ['-F', '-c', path.join(dir, 'dovecot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      // If the test process ends without stop() (a crash, a runner timeout), Dovecot must not outlive it.
+      const killOnExit = () => child.kill('SIGKILL');
+      process.once('exit', killOnExit);
+      child.once('exit', () => process.off('exit', killOnExit));
       const dovecot = new Dovecot(dir, imapPort!, imapsPort!, child, new Map(users.map((u) => [u.name, u.password])));
       await waitForPort(imapPort!, 10_000, () => (child.exitCode !== null ? `dovecot exited: ${stderr}` : undefined));
       return dovecot;
