@@ -78,6 +78,42 @@ describe('hpfeeds broker with real clients', () => {
     assert.ok(slow.frames.length - 1 < sent, 'the slow consumer cannot have received everything');
   });
 
+  test('a subscriber that catches up before the deadline recovers; one that floods past twice the limit is cut at once', async () => {
+    const b = await broker({ sendBufferLimit: 128 * 1024, backpressureDeadlineMs: 60_000 });
+    const counter = async (name: string) => (await b.broker.registry.getSingleMetricAsString(name)).match(/ident="reader"\} (\d+)/)?.[1];
+    const lagging = await RawPeer.authed(b.port, 'reader');
+    lagging.write(encodeSubscribe('reader', 'spam.mails'));
+    lagging.socket.pause();
+    await subscriptionsReach(b.broker, 1);
+    const pub = pool.make(b.port, 'writer');
+    await pub.connect();
+    const chunk = randomBytes(32 * 1024);
+    let sent = 0;
+    // Lock-step until it is on the deadline, then let it read: the deadline is cancelled.
+    while ((await counter('hpfeeds_broker_connection_send_buffer_deadline_start_total')) !== '1') {
+      assert.ok(sent < 3200, 'never put on the deadline');
+      await pub.publish('spam.mails', chunk);
+      sent++;
+      await eventually('the broker to take the publish', async () => (await b.broker.metrics.receivePublishCount.get()).values[0]?.value === sent);
+    }
+    lagging.socket.resume();
+    await eventually('recovery', async () => (await counter('hpfeeds_broker_connection_send_buffer_deadline_recover_total')) === '1');
+    await eventually('everything delivered', () => lagging.frames.length === sent);
+    assert.equal(lagging.frames.every((f) => f.op === 'publish'), true);
+
+    // Now stop reading and flood: the queue hits twice the limit long before the 60 s deadline.
+    lagging.socket.pause();
+    await within(10_000, 'the flooded subscriber to be cut', (async () => {
+      while (!(await b.broker.registry.getSingleMetricAsString('hpfeeds_broker_connection_error_total')).includes('category="deadline-timer-expired"} 1')) {
+        for (let i = 0; i < 16; i++) await pub.publish('spam.mails', chunk);
+      }
+    })());
+    lagging.socket.resume();
+    await within(10_000, 'the connection to close', lagging.closed);
+    const last = lagging.frames.at(-1);
+    assert.ok(last?.op === 'error' && last.text === 'Backpressure deadline timer expired');
+  });
+
   test('1,000 garbage connections leave the broker serving a well-behaved client', async () => {
     const b = await broker();
     let next = 0;
