@@ -87,5 +87,5 @@ export function createCollector(loaded: LoadedSettings, logger?: Logger): ImapCo
   // imapflow logs every command at debug and info; only its warnings matter unless -v.
   const imapLogger = log.child({ component: 'imapflow' }, { level: loaded.config.log.level === 'debug' || loaded.config.log.level === 'trace' ? 'debug' : 'warn' });
   log.info({ sinks: (redact(loaded.config) as { sinks: unknown }).sinks, format: loaded.config.format, mailboxes: loaded.mailboxes.map(mailboxId) }, 'starting');
-  return new ImapCollectorService(loaded.options, { logger: log, imapLogger, sinks: createSinks(loaded.config, log) });
+  return new ImapCollectorService(loaded.options, { logger: log, imapLogger, sinks: createSinks(loaded.config, log, 'imap-collector') });
 }

@@ -74,6 +74,7 @@ export function describeEndpoint(e: Pick<AmqpEndpoint, 'host' | 'port' | 'vhost'
   return `${e.tls ? 'amqps' : 'amqp'}://${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port} vhost '${e.vhost}'`;
 }
 
-export function defaultConnectionName(): string {
-  return `catchall-lmtp ${hostname()} pid ${process.pid}`;
+/** How the broker lists our connection; `program` tells catchall-lmtp and imap-collector apart. */
+export function defaultConnectionName(program = 'catchall-lmtp'): string {
+  return `${program} ${hostname()} pid ${process.pid}`;
 }
