@@ -16,7 +16,7 @@ export interface RunningCollector {
 }
 
 /** Runs to completion (for --help, bad config…): exit code and output. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: '/' });
     let stdout = '';
@@ -32,7 +32,7 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 }
 
 /** Starts a long-running collector and waits until it listens (or fails). */
-export async function startCli(args: string[], env: Record<string, string> = {}, timeoutMs = 15_000): Promise<RunningCollector> {
+export async function startCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<RunningCollector> {
   const child = spawn(process.execPath, [BIN, '-p', '0', '--metrics-port', '0', ...args], {
     env: { PATH: process.env.PATH ?? '', ...env },
     cwd: '/',

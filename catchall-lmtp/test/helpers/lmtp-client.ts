@@ -49,8 +49,8 @@ export class LmtpClient {
     return this.readReply();
   }
 
-  /** Reads one (possibly multi-line) reply; rejects if the server closes first or after 5 s. */
-  async readReply(timeoutMs = 5000): Promise<Reply> {
+  /** Reads one (possibly multi-line) reply; rejects if the server closes first or after 30 s. */
+  async readReply(timeoutMs = 30_000): Promise<Reply> {
     const deadline = Date.now() + timeoutMs;
     const lines: string[] = [];
     for (;;) {

@@ -149,7 +149,7 @@ describe('collector + hpfeeds broker', () => {
 
     const broker = await startBroker();
     try {
-      await eventually(async () => (await fetch(`http://127.0.0.1:${c.metricsPort}/readyz`)).status === 200, 'reconnected', 20_000);
+      await eventually(async () => (await fetch(`http://127.0.0.1:${c.metricsPort}/readyz`)).status === 200, 'reconnected');
       assert.deepEqual((await deliver(c.lmtpPort, body)).map((r) => r.code), [250, 250]);
       assert.equal(await c.stop(), 0);
     } finally {
