@@ -97,7 +97,8 @@ fi
 # postqueue/postsuper -c (set-gid) only accept directories listed in the default main.cf.
 if [[ -f /etc/postfix/main.cf ]]; then
   current=$(postconf -h alternate_config_directories 2>/dev/null || true)
-  if ! tr -s ', ' '\n' <<<"$current" | grep -qxF -- "$POSTFIX_CONFIG_DIR"; then
+  # (grep without -q reads all its input, so pipefail cannot see a SIGPIPE in tr)
+  if ! tr -s ', ' '\n' <<<"$current" | grep -xF -- "$POSTFIX_CONFIG_DIR" >/dev/null; then
     postconf -e "alternate_config_directories = ${current:+$current, }$POSTFIX_CONFIG_DIR"
     echo "native-up: registered $POSTFIX_CONFIG_DIR in /etc/postfix/main.cf (alternate_config_directories)"
   fi

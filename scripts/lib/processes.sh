@@ -16,7 +16,7 @@ pid_alive() { # PIDFILE MARK
   local pid
   [[ -r $1 ]] || return 1
   pid=$(<"$1")
-  [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "$2"
+  [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -F -- "$2" >/dev/null
 }
 
 # Stops the process group started by start_bg: SIGTERM (graceful), SIGKILL after TIMEOUT seconds.

@@ -4,12 +4,11 @@
 OWN_POSTFIX_SETTINGS=(POSTFIX_CONFIG_DIR POSTFIX_QUEUE_DIR POSTFIX_DATA_DIR)
 
 apply_postfix_overrides() {
-  local name param value known
+  local name param known settings=()
   while IFS= read -r name; do
     param=${name#POSTFIX_}
-    value=${!name}
     if [[ ! $param =~ ^[a-z0-9_]+$ ]]; then
-      printf '%s\n' "${OWN_POSTFIX_SETTINGS[@]}" | grep -qx -- "$name" && continue
+      [[ " ${OWN_POSTFIX_SETTINGS[*]} " == *" $name "* ]] && continue
       log "configuration error: $name is not a setting; to override a Postfix parameter use its lowercase name (POSTFIX_${param,,})"
       return 2
     fi
@@ -19,7 +18,11 @@ apply_postfix_overrides() {
       log "configuration error: $name: '$param' is not a Postfix parameter (see postconf(5))"
       return 2
     fi
-    postconf -c "$POSTFIX_CONFIG_DIR" -e "$param = $value" || return 2
-    log "override: $param = $value"
+    settings+=("$param = ${!name}")
+    log "override: $param = ${!name}"
   done < <(compgen -e | grep '^POSTFIX_' | sort)
+  ((${#settings[@]})) || return 0
+  # One write, then backdated like the rendered files (Postfix tools wait for a file that just changed).
+  postconf -c "$POSTFIX_CONFIG_DIR" -e "${settings[@]}" || return 2
+  touch -d "@$(($(date +%s) - 2))" "$POSTFIX_CONFIG_DIR/main.cf"
 }
