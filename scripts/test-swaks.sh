@@ -43,7 +43,9 @@ case $APPLIANCE in
     : "${SMTP_HOST:=127.0.0.1}"
     : "${TEST_HPFEEDS_PORT:=$HPFEEDS_PORT}" "${TEST_HPFEEDS_IDENT:=$HPFEEDS_READER_IDENT}" "${TEST_HPFEEDS_SECRET:=$HPFEEDS_READER_SECRET}"
     : "${TEST_AMQP_URL:=$AMQP_URL}"
-    : "${TEST_AMQP_QUEUE=}" # a temporary queue: the machine's RabbitMQ lets guest declare one
+    # The durable queue native-up bound: reading it takes the test's messages out again (a temporary
+    # queue would leave copies piling up there on the machine's RabbitMQ).
+    : "${TEST_AMQP_QUEUE=$AMQP_QUEUE}"
     ;;
   compose)
     [[ -f .env ]] && load_env_file .env
