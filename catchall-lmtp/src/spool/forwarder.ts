@@ -131,9 +131,10 @@ export class Forwarder {
     try {
       message = this.cache.get(name) ?? (await this.store.read(name));
     } catch (err) {
-      // Gone meanwhile (moved by hand, or pruned): nothing left to forward.
       this.pending.delete(name);
-      this.logger.warn({ name, err: (err as Error).message }, 'spooled message disappeared before forwarding');
+      // ENOENT: forwarded meanwhile (a scan listed new/ just before the move) or removed by hand.
+      const gone = (err as NodeJS.ErrnoException).code === 'ENOENT';
+      this.logger[gone ? 'debug' : 'error']({ name, err: (err as Error).message }, gone ? 'spooled message no longer in new/' : 'cannot read a spooled message');
       return;
     }
     const done = this.confirmedBy.get(name) ?? new Set<string>();
