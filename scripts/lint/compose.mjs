@@ -95,7 +95,8 @@ for (const file of files) {
   }
 
   const collector = services['catchall-lmtp'];
-  if (collector) checkCollectorConfig(file, collector);
+  const collectorConfig = collector && checkCollectorConfig(file, collector);
+  if (collectorConfig) checkLimits(file, services, collectorConfig);
   if (collector) {
     const env = collector.environment ?? {};
     const drainMs = Number(env.CATCHALL_LMTP_DRAIN_TIMEOUT_MS || drainDefaultMs);
@@ -123,13 +124,29 @@ function checkCollectorConfig(file, svc) {
     if (source.startsWith('/') && env.CATCHALL_CONFIG?.startsWith(`${target}/`)) env.CATCHALL_CONFIG = source + env.CATCHALL_CONFIG.slice(target.length);
   }
   const r = spawnSync(process.execPath, ['catchall-lmtp/bin/catchall-lmtp.js', '--check-config'], { env, encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) return at(`catchall-lmtp --check-config rejects its configuration:\n${(r.stderr || r.stdout).trim()}`);
+  if (r.status !== 0) return void at(`catchall-lmtp --check-config rejects its configuration:\n${(r.stderr || r.stdout).trim()}`);
   const config = JSON.parse(r.stdout);
   const expected = [env.AMQP_URL || env.AMQP_HOST ? 'amqp' : '', env.HPFEEDS_HOST ? 'hpfeeds' : ''].filter(Boolean).join(',');
   const sinks = config.sinks.map((x) => x.type).sort().join(',');
   if (sinks !== expected) at(`the collector would publish to [${sinks}], expected [${expected}]`);
   if (config.lmtp.host !== '0.0.0.0' || config.lmtp.port !== 24) at(`the collector would listen on ${config.lmtp.host}:${config.lmtp.port}, Postfix sends to 0.0.0.0:24`);
   if (!config.spool.dir && env.CATCHALL_MAILDIR !== '') at('spool mode is off although CATCHALL_MAILDIR is not set empty');
+  return config;
+}
+
+/** Limits that must fit together: what Postfix accepts, the collector takes; what it sends, the broker takes. */
+function checkLimits(file, services, config) {
+  const at = (text) => problems.push(`${file}: ${text}`);
+  const postfixLimit = Number(services.postfix?.environment?.MESSAGE_SIZE_LIMIT ?? 10_240_000);
+  // Postfix adds its Received: header (a few hundred bytes) before the LMTP hand-over.
+  if (postfixLimit !== 0 && config.lmtp.maxMessageSize < postfixLimit + 4096) {
+    at(`the collector's size limit ${config.lmtp.maxMessageSize} leaves no room above Postfix's MESSAGE_SIZE_LIMIT ${postfixLimit} for its Received: header; such mail would be retried until it expires`);
+  }
+  const broker = services['hpfeeds-broker'];
+  const brokerFrame = Number(/--max-frame-size=(\d+)/.exec((broker?.command ?? []).join(' '))?.[1] ?? 1_048_581);
+  for (const sink of config.sinks.filter((x) => x.type === 'hpfeeds' && x.host === 'hpfeeds-broker')) {
+    if (sink.maxFrameSize > brokerFrame) at(`the collector sends hpfeeds frames up to ${sink.maxFrameSize} bytes, the dev broker accepts ${brokerFrame}`);
+  }
 }
 
 // Every variable the compose file reads is documented in .env.example (set, or commented out).
