@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Appliance, assertIntact, TRAP_DOMAIN, trapMessage } from './helpers/appliance.js';
 import { ipv6LoopbackAvailable } from './helpers/ports.js';
+import { SmtpDialog } from './helpers/smtp-dialog.js';
 import { sendEmail } from './helpers/swaks.js';
 import { eventually, sleep } from './helpers/wait.js';
 
@@ -81,6 +82,18 @@ describe('relay: trap domains only', () => {
     await sendEmail({ port: port(), to: 'postmaster', data });
     const got = await app.waitForTrapMail(token);
     assert.deepEqual(got.amqp.envelope.rcpt_to, [`postmaster@mx.${TRAP_DOMAIN}`]);
+  });
+
+  test('no VRFY, no ETRN, no AUTH: nothing to probe, nothing to flush, no way to log in', async () => {
+    const { dialog } = await SmtpDialog.connect(port());
+    try {
+      assert.doesNotMatch(await dialog.command('EHLO client.example.org'), /AUTH/);
+      assert.match(await dialog.command(`VRFY victim@${TRAP_DOMAIN}`), /^502 5\.5\.1 /);
+      assert.match(await dialog.command(`ETRN ${TRAP_DOMAIN}`), /^554 5\.7\.1 /);
+      assert.match(await dialog.command('AUTH PLAIN AGFAYg=='), /^503 5\.5\.1 /);
+    } finally {
+      await dialog.close();
+    }
   });
 
   test('local addresses are refused: this host has no mailboxes', async () => {
