@@ -30,7 +30,10 @@ export interface Collector extends LmtpTarget {
 }
 
 /** Starts the collector and what it forwards to; `stop()` stops and removes all of it. */
-export async function startCollector(mode: CollectorMode, opts: { lmtpPort?: number } = {}): Promise<Collector> {
+export async function startCollector(
+  mode: CollectorMode,
+  opts: { lmtpPort?: number; /** extra node options, e.g. --cpu-prof */ nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<Collector> {
   const dir = await mkdtemp(join(tmpdir(), `bench-collector-${mode}-`));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const cleanup = async (): Promise<void> => {
@@ -77,8 +80,8 @@ export async function startCollector(mode: CollectorMode, opts: { lmtpPort?: num
     const child: Child = startChild(
       `catchall-lmtp (${mode})`,
       process.execPath,
-      [BIN, '--host', '127.0.0.1', '-p', String(port), '-f', config, '--metrics-port', String(metricsPort), ...args],
-      { logFile, env: { NODE_ENV: 'production' } },
+      [...(opts.nodeArgs ?? []), BIN, '--host', '127.0.0.1', '-p', String(port), '-f', config, '--metrics-port', String(metricsPort), ...args],
+      { logFile, env: { NODE_ENV: 'production', ...opts.env } },
     );
     cleanups.push(async () => void (await child.stop(10_000)));
     await waitUntil(() => ready(metricsPort, child), 20_000, `catchall-lmtp (${mode}) /readyz`, 100);
