@@ -5,6 +5,7 @@
 //   - every service restarts unless stopped, has a healthcheck (in the file or its image's Dockerfile)
 //     and a stop_grace_period; the collector's is longer than its drain timeout;
 //   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
+//   - the directories the postfix image and the collector read (their ENV) are the ones mounted;
 //   - read_only services get a tmpfs /tmp (tsx keeps its compile cache there); bind sources exist;
 //   - every ${VAR} of docker-compose.yml, scripts/test-swaks.sh and scripts/native-up.sh is documented
 //     in .env.example;
@@ -97,6 +98,7 @@ for (const file of files) {
   const collector = services['catchall-lmtp'];
   const collectorConfig = collector && checkCollectorConfig(file, collector);
   if (collectorConfig) checkLimits(file, services, collectorConfig);
+  checkMounts(file, services);
   if (collector) {
     const env = collector.environment ?? {};
     const drainMs = Number(env.CATCHALL_LMTP_DRAIN_TIMEOUT_MS || drainDefaultMs);
@@ -132,6 +134,27 @@ function checkCollectorConfig(file, svc) {
   if (config.lmtp.host !== '0.0.0.0' || config.lmtp.port !== 24) at(`the collector would listen on ${config.lmtp.host}:${config.lmtp.port}, Postfix sends to 0.0.0.0:24`);
   if (!config.spool.dir && env.CATCHALL_MAILDIR !== '') at('spool mode is off although CATCHALL_MAILDIR is not set empty');
   return config;
+}
+
+/** The paths the images read (their ENV) are the ones the compose file mounts, so neither can drift. */
+function checkMounts(file, services) {
+  const targets = (svc) => new Map((svc.volumes ?? []).map((v) => String(v).split(':')).map(([source, target]) => [target, source]));
+  const postfix = services.postfix;
+  if (postfix?.build) {
+    const env = { ...imageEnv(join(postfix.build.context ?? postfix.build, postfix.build.dockerfile ?? 'Dockerfile')), ...postfix.environment };
+    const mounted = targets(postfix);
+    const relayDir = env.RELAY_DOMAINS_FILE?.replace(/\/[^/]+$/, '');
+    for (const [name, dir] of Object.entries({ 'RELAY_DOMAINS_FILE (its directory)': relayDir, CERTS_DIR: env.CERTS_DIR, LETSENCRYPT_DIR: env.LETSENCRYPT_DIR, POSTFIX_QUEUE_DIR: env.POSTFIX_QUEUE_DIR })) {
+      if (!dir || !mounted.has(dir)) problems.push(`${file}: service postfix: ${name} is ${dir ?? 'unset'} in the image, and nothing is mounted there`);
+    }
+    const source = relayDir && mounted.get(relayDir);
+    if (source?.startsWith('/') && !existsSync(join(source, env.RELAY_DOMAINS_FILE.split('/').pop()))) {
+      problems.push(`${file}: service postfix: ${source} has no ${env.RELAY_DOMAINS_FILE.split('/').pop()}`);
+    }
+  }
+  const collector = services['catchall-lmtp'];
+  const spool = collector?.environment?.CATCHALL_MAILDIR;
+  if (spool && !targets(collector).has(spool)) problems.push(`${file}: service catchall-lmtp: the spool ${spool} is not on a volume`);
 }
 
 /** Limits that must fit together: what Postfix accepts, the collector takes; what it sends, the broker takes. */
