@@ -6,6 +6,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/processes.sh"
+source "$ROOT/scripts/lib/alternate-config.sh"
 
 NATIVE_DIR=${NATIVE_DIR:-$ROOT/.native}
 if [[ ! -d $NATIVE_DIR ]]; then
@@ -34,6 +35,8 @@ if [[ -f $conf/main.cf ]] && postfix -c "$conf" status >/dev/null 2>&1; then
     echo "native-down: stopped postfix ($conf)"
   fi
 fi
+
+unregister_config_dir "$conf"
 
 # The collector gets time to finish in-flight messages and wait for broker confirms.
 stop_bg catchall-lmtp "$run/catchall-lmtp.pid" catchall-lmtp 30

@@ -6,10 +6,11 @@
 # Everything (config, queue, logs, PID files) lives in NATIVE_DIR; scripts/native-down.sh stops it all.
 #
 # Needs root: the Postfix master process must start as root (its services then run as `postfix`), and
-# the instance is registered in /etc/postfix/main.cf (alternate_config_directories).
+# the instance is registered in /etc/postfix/main.cf (alternate_config_directories) until native-down.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/scripts/lib/processes.sh"
+source "$ROOT/scripts/lib/alternate-config.sh"
 
 fail() { echo "native-up: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || fail "needs root: the Postfix master must start as root (run: sudo make native-up)"
@@ -17,6 +18,10 @@ fail() { echo "native-up: $*" >&2; exit 1; }
 NATIVE_DIR=${NATIVE_DIR:-$ROOT/.native}
 mkdir -p "$NATIVE_DIR"/{log,run}
 NATIVE_DIR=$(cd "$NATIVE_DIR" && pwd)
+# Postfix's own processes run as the postfix user and must reach the queue inside the state directory.
+chmod 755 "$NATIVE_DIR"
+runuser -u postfix -- test -x "$NATIVE_DIR" ||
+  fail "the postfix user cannot reach $NATIVE_DIR (a parent directory is not searchable by others); set NATIVE_DIR to a path it can reach, e.g. under /var/tmp"
 
 # Start from a clean slate when a previous run is still (partly) up.
 if compgen -G "$NATIVE_DIR/run/*.pid" >/dev/null || postfix -c "$NATIVE_DIR/postfix" status >/dev/null 2>&1; then
@@ -82,7 +87,8 @@ else
 fi
 
 # Everything the other scripts (native-down, reload, test-swaks) need to find this instance.
-{
+rm -f "$NATIVE_DIR/native.env" # it holds a secret: recreated owner-only
+(umask 077 && {
   for v in NATIVE_DIR SMTP_PORT SUBMISSION_PORT SMTPS_PORT LMTP_PORT HPFEEDS_PORT CATCHALL_METRICS_PORT \
     POSTFIX_CONFIG_DIR POSTFIX_QUEUE_DIR POSTFIX_DATA_DIR MAILLOG_FILE LISTEN_ADDRESS INET_PROTOCOLS \
     RELAY_DOMAINS_FILE CERTS_DIR LMTP_HOST HPFEEDS_CHANNELS HPFEEDS_READER_IDENT HPFEEDS_READER_SECRET \
@@ -90,19 +96,11 @@ fi
     printf 'export %s=%q\n' "$v" "${!v}"
   done
   printf 'export AMQP_URL=%q\n' "$amqp_url"
-} >"$NATIVE_DIR/native.env"
+} >"$NATIVE_DIR/native.env")
 
 # ---- Postfix configuration ---------------------------------------------------------------------------
 "$ROOT/postfix/render.sh" 2>>"$NATIVE_DIR/log/render.log" || { tail -5 "$NATIVE_DIR/log/render.log" >&2; fail "rendering the Postfix configuration failed"; }
-# postqueue/postsuper -c (set-gid) only accept directories listed in the default main.cf.
-if [[ -f /etc/postfix/main.cf ]]; then
-  current=$(postconf -h alternate_config_directories 2>/dev/null || true)
-  # (grep without -q reads all its input, so pipefail cannot see a SIGPIPE in tr)
-  if ! tr -s ', ' '\n' <<<"$current" | grep -xF -- "$POSTFIX_CONFIG_DIR" >/dev/null; then
-    postconf -e "alternate_config_directories = ${current:+$current, }$POSTFIX_CONFIG_DIR"
-    echo "native-up: registered $POSTFIX_CONFIG_DIR in /etc/postfix/main.cf (alternate_config_directories)"
-  fi
-fi
+register_config_dir "$POSTFIX_CONFIG_DIR"
 
 # ---- start -------------------------------------------------------------------------------------------
 on_failure() {
@@ -130,7 +128,7 @@ wait_ready "catchall-lmtp on 127.0.0.1:$LMTP_PORT (/readyz on :$CATCHALL_METRICS
   "$NATIVE_DIR/run/catchall-lmtp.pid" catchall-lmtp "$NATIVE_DIR/log/catchall-lmtp.log" collector_ready
 
 postfix -c "$POSTFIX_CONFIG_DIR" start >/dev/null 2>>"$NATIVE_DIR/log/render.log" ||
-  { echo "native-up: postfix -c $POSTFIX_CONFIG_DIR start failed; see $MAILLOG_FILE" >&2; false; }
+  { echo "native-up: postfix -c $POSTFIX_CONFIG_DIR start failed; the end of $MAILLOG_FILE:" >&2; tail -n 5 "$MAILLOG_FILE" >&2; false; }
 for port in "$SMTP_PORT" "$SUBMISSION_PORT"; do
   wait_ready "postfix on 127.0.0.1:$port" "$NATIVE_TIMEOUT" "" "" "$MAILLOG_FILE" "$ROOT/postfix/healthcheck.sh" 127.0.0.1 "$port"
 done

@@ -11,12 +11,15 @@ start_bg() {
   echo "native: started $name (pid $!, log $logfile)"
 }
 
+# Whether PID still runs (a zombie waiting for its parent to reap it does not count).
+running() { [[ -r /proc/$1/stat ]] && [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) != Z ]]; }
+
 # True when PIDFILE names a live process whose command line contains MARK (a recycled PID does not).
 pid_alive() { # PIDFILE MARK
   local pid
   [[ -r $1 ]] || return 1
   pid=$(<"$1")
-  [[ $pid =~ ^[0-9]+$ ]] && [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -F -- "$2" >/dev/null
+  [[ $pid =~ ^[0-9]+$ ]] && running "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -F -- "$2" >/dev/null
 }
 
 # Stops the process group started by start_bg: SIGTERM (graceful), SIGKILL after TIMEOUT seconds.
@@ -26,10 +29,10 @@ stop_bg() { # NAME PIDFILE MARK [TIMEOUT]
     pid=$(<"$pidfile")
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
     for ((i = 0; i < timeout * 10; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
+      running "$pid" || break
       sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
       echo "native: $name (pid $pid) ignored SIGTERM for ${timeout}s; killing it" >&2
       kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
     fi
