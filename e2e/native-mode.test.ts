@@ -53,6 +53,20 @@ async function nativeEnv(): Promise<NodeJS.ProcessEnv> {
   };
 }
 
+/** native-down, then the exchange and queue native-up declared, then the state directory. */
+async function cleanUp(env: NodeJS.ProcessEnv) {
+  await script('native-down.sh', env);
+  const conn = await amqp.connect(AMQP_URL);
+  try {
+    const ch = await conn.createChannel();
+    await ch.deleteQueue(env.AMQP_QUEUE!);
+    await ch.deleteExchange(env.AMQP_EXCHANGE!);
+  } finally {
+    await conn.close();
+  }
+  await fs.rm(env.NATIVE_DIR!, { recursive: true, force: true });
+}
+
 /** Nothing runs from the state directory any more: no pid files left, Postfix stopped. */
 async function assertNothingRunning(env: NodeJS.ProcessEnv) {
   const dir = env.NATIVE_DIR!;
@@ -78,14 +92,8 @@ describe('native mode: native-up, reload, native-down', () => {
   });
   after(async () => {
     await hpfeeds?.close();
-    if (amqpConn) {
-      const ch = await amqpConn.createChannel();
-      await ch.deleteQueue(env.AMQP_QUEUE!).catch(() => undefined);
-      await ch.deleteExchange(env.AMQP_EXCHANGE!).catch(() => undefined);
-      await amqpConn.close().catch(() => undefined);
-    }
-    await script('native-down.sh', env);
-    await fs.rm(env.NATIVE_DIR!, { recursive: true, force: true });
+    await amqpConn?.close().catch(() => undefined);
+    await cleanUp(env);
   });
 
   test('trap mail to the native ports reaches the hpfeeds broker and RabbitMQ, intact', async () => {
@@ -141,7 +149,7 @@ describe('native mode: what does not come up is named, and nothing is left runni
       await assertNothingRunning(env);
     } finally {
       squatter.close();
-      await fs.rm(env.NATIVE_DIR!, { recursive: true, force: true });
+      await cleanUp(env);
     }
   });
 
@@ -154,8 +162,7 @@ describe('native mode: what does not come up is named, and nothing is left runni
       assert.match(up.output, /\/nonexistent\/collector\.yml/, "the collector's own error is shown");
       await assertNothingRunning(env);
     } finally {
-      await script('native-down.sh', env);
-      await fs.rm(env.NATIVE_DIR!, { recursive: true, force: true });
+      await cleanUp(env);
     }
   });
 
