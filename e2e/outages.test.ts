@@ -1,6 +1,7 @@
 // Nothing is lost when the collector or a broker is down: Postfix accepts the mail, keeps it queued
 // while the collector answers 4xx (or cannot be reached), and delivers all of it after a retry once
-// everything is back. Queue timers are shortened to seconds for the test (FAST_RETRY).
+// everything is back. Queue timers are shortened to seconds for the test (FAST_RETRY). The cases share
+// one appliance and run in order: the first starts the collector, each leaves everything running.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Appliance, assertIntact, TRAP_DOMAIN, trapMessage } from './helpers/appliance.js';
