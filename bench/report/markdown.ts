@@ -97,7 +97,7 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   out.push('');
   out.push('- **smtp-sink**: `smtp-sink -L`, C, discards everything: the ceiling.');
   out.push('- **aiosmtpd**: `bench/reference/aiosmtpd_lmtp_maildir.py`, the original Python collector\'s ingest path (aiosmtpd LMTP, `mailbox.Maildir` copy, no fsync).');
-  out.push('- **ours:spool**: `catchall-lmtp -m DIR`; 250 once the message is fsynced in `new/`.');
+  out.push('- **ours:spool**: `catchall-lmtp -m DIR` with no sink configured (the spool is the archive; the forwarder only moves each message to `cur/`); 250 once the message is fsynced in `new/`.');
   out.push('- **ours:amqp**: direct mode; 250 after RabbitMQ\'s publisher confirm (127.0.0.1:5672).');
   out.push('- **ours:hpfeeds**: direct mode; 250 once written to the authenticated connection to our hpfeeds broker.');
   out.push('');
@@ -200,7 +200,8 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   out.push(
     '`make bench` (under 10 minutes on 2 cores) rewrites this file and `bench/results.svg`; the raw numbers go to `bench/results/results.json` ' +
       '(not committed). `make bench-smoke` runs one small configuration of each kind in a few seconds into a temporary directory and fails ' +
-      'if the harness is broken or a message is lost; `make test` runs it.',
+      'if the harness is broken or a message is lost; `make test` runs it. `node --import tsx bench/profile.ts [spool|amqp|hpfeeds] [size] [sessions] [count]` ' +
+      'runs the collector under the same load with `--cpu-prof` and prints its hottest functions and per-message latency.',
   );
   out.push('');
   return out.join('\n');
