@@ -14,6 +14,9 @@ missing=()
 for cmd in "${!needs[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${needs[$cmd]}")
 done
+# swaks needs these (its Recommends, which --no-install-recommends skips) for TLS and IPv6.
+perl -MNet::SSLeay -e 1 2>/dev/null || missing+=(libnet-ssleay-perl)
+perl -MIO::Socket::INET6 -e 1 2>/dev/null || missing+=(libio-socket-inet6-perl)
 python3 -c 'import aiosmtpd' 2>/dev/null || /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || missing+=(python3-aiosmtpd)
 if [ "${#missing[@]}" -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
