@@ -1,20 +1,21 @@
 // A Maildir (tmp/ → new/ → cur/) holding exact message bytes. A message is written to tmp/,
 // fsynced, renamed into new/, and new/ is fsynced: once add() resolves it survives a crash, and a
-// reader never sees a partial file. Used two ways:
+// reader never sees a partial file. Concurrent add() calls are committed in batches (see
+// maildir-writer.ts), so the caller gets group commit by simply not awaiting one write before
+// starting the next. Used two ways:
 //   - MaildirSink: the archive (`type: maildir` sink), every message lands in new/;
 //   - the spool (spool mode): new/ is the outbox; markDelivered() moves a forwarded message to cur/,
 //     prune() applies the retention to cur/.
-// Concurrent add() and markDelivered() calls share directory fsyncs (see group-fsync.ts), so the
-// caller gets group commit by simply not awaiting one write before starting the next.
 // A message may carry metadata (e.g. its envelope, as JSON) in meta/<name>: the message bytes stay
 // untouched, and the metadata is durable before the message appears in new/.
 import { randomBytes } from 'node:crypto';
+import { renameSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MaildirSinkConfig } from '../config/schema.js';
-import { GroupFsync } from './group-fsync.js';
+import { MaildirWriter } from './maildir-writer.js';
 import { SinkError, type CollectedMessage, type Sink } from './sink.js';
 
 /** The Maildir convention: a file left in tmp/ this long belongs to a writer that died. */
@@ -38,7 +39,7 @@ export interface StoredMessage {
 export class Maildir {
   private seq = 0;
   private readonly host: string;
-  private syncs?: { new: GroupFsync; cur: GroupFsync; meta: GroupFsync };
+  private writer?: MaildirWriter;
 
   constructor(
     readonly dir: string,
@@ -50,38 +51,29 @@ export class Maildir {
 
   /** Creates the directories if needed and removes stale files in tmp/. */
   async open(): Promise<void> {
-    if (this.syncs) return;
+    if (this.writer) return;
     for (const sub of ['tmp', 'new', 'cur', 'meta']) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
-    const [newDir, cur, meta, root] = await Promise.all(
-      ['new', 'cur', 'meta', ''].map((sub) => GroupFsync.open(join(this.dir, sub))),
-    );
-    await root!.sync(); // the subdirectories themselves must survive a crash
-    await root!.close();
-    this.syncs = { new: newDir!, cur: cur!, meta: meta! };
+    const root = await open(this.dir, 'r');
+    try {
+      await root.sync(); // the subdirectories themselves must survive a crash
+    } finally {
+      await root.close();
+    }
+    this.writer = await MaildirWriter.open(this.dir);
     await this.removeStaleTmp(Date.now());
   }
 
   async close(): Promise<void> {
-    const syncs = this.syncs;
-    this.syncs = undefined;
-    if (syncs) await Promise.all([syncs.new.close(), syncs.cur.close(), syncs.meta.close()]);
+    const writer = this.writer;
+    this.writer = undefined;
+    await writer?.close();
   }
 
   /** Stores the exact bytes; resolves with the message's name in new/ once it is durable. */
   async add(bytes: Uint8Array, meta?: Uint8Array): Promise<string> {
-    const syncs = this.opened();
+    if (!this.writer) throw new Error(`maildir ${this.dir} is not open`);
     const name = this.uniqueName();
-    let metaDurable: Promise<void> = Promise.resolve();
-    if (meta) {
-      await this.writeDurably(join(this.dir, 'tmp', `${name}.meta`), meta);
-      await rename(join(this.dir, 'tmp', `${name}.meta`), join(this.dir, 'meta', name));
-      metaDurable = syncs.meta.sync();
-    }
-    const tmp = join(this.dir, 'tmp', name);
-    await this.writeDurably(tmp, bytes);
-    await metaDurable; // the message must not appear in new/ before its metadata is durable
-    await rename(tmp, join(this.dir, 'new', name));
-    await syncs.new.sync();
+    await this.writer.write(name, bytes, meta);
     return name;
   }
 
@@ -100,11 +92,13 @@ export class Maildir {
     return meta === undefined ? { bytes } : { bytes, meta };
   }
 
-  /** Moves a message from new/ to cur/ (forwarded); durable once resolved. */
-  async markDelivered(name: string): Promise<void> {
-    const syncs = this.opened();
-    await rename(join(this.dir, 'new', name), join(this.dir, 'cur', name + INFO));
-    await Promise.all([syncs.cur.sync(), syncs.new.sync()]);
+  /**
+   * Moves a message from new/ to cur/ (forwarded). Deliberately neither fsynced nor sent through the
+   * thread pool: losing this rename in a crash only means the message is published once more after
+   * the restart (never lost), and the flushes that LMTP replies wait for need the disk and the pool.
+   */
+  markDelivered(name: string): void {
+    renameSync(join(this.dir, 'new', name), join(this.dir, 'cur', name + INFO));
   }
 
   /**
@@ -136,19 +130,6 @@ export class Maildir {
     return `${seconds}.M${micro}P${process.pid}Q${this.seq++}R${randomBytes(4).toString('hex')}.${this.host}`;
   }
 
-  private async writeDurably(path: string, bytes: Uint8Array): Promise<void> {
-    const file = await open(path, 'wx', 0o600);
-    try {
-      await file.writeFile(bytes);
-      await file.datasync();
-    } catch (err) {
-      await file.close().catch(() => undefined);
-      await unlink(path).catch(() => undefined);
-      throw err;
-    }
-    await file.close();
-  }
-
   /** When a message in cur/ was received: from our name's timestamp, else the file's mtime. */
   private async receivedAt(name: string): Promise<number> {
     return nameTime(name) ?? (await stat(join(this.dir, 'cur', name))).mtimeMs;
@@ -169,11 +150,6 @@ export class Maildir {
       const time = nameTime(name);
       if (!known.has(name) && time !== undefined && now - time > STALE_TMP_MS) await rm(join(this.dir, 'meta', name), { force: true });
     }
-  }
-
-  private opened(): NonNullable<Maildir['syncs']> {
-    if (!this.syncs) throw new Error(`maildir ${this.dir} is not open`);
-    return this.syncs;
   }
 }
 

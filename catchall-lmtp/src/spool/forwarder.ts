@@ -149,7 +149,7 @@ export class Forwarder {
       return; // stays pending in new/; replayed on reconnect or by the periodic scan
     }
     try {
-      await this.store.markForwarded(name);
+      this.store.markForwarded(name);
     } catch (err) {
       this.logger.error({ ...log, err }, 'forwarded, but cannot move the message to cur/');
       return;

@@ -4,7 +4,7 @@
 // that a message replayed after a restart is published with the same envelope.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, rename } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { Maildir } from '../sinks/maildir.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
@@ -57,13 +57,9 @@ export class SpoolStore {
     return { bytes, sha256, envelope };
   }
 
-  /**
-   * new/NAME → cur/NAME:2, once every sink confirmed. Deliberately not fsynced: losing this rename in
-   * a crash only means the message is published once more after the restart (never lost), while two
-   * directory fsyncs per message would compete with the fsyncs the LMTP replies wait for.
-   */
-  markForwarded(name: string): Promise<void> {
-    return rename(path.join(this.dir, 'new', name), path.join(this.dir, 'cur', `${name}:2,`));
+  /** new/NAME → cur/NAME:2, once every sink confirmed (not fsynced: see Maildir.markDelivered). */
+  markForwarded(name: string): void {
+    this.maildir.markDelivered(name);
   }
 
   /** Retention of cur/; 0 disables a rule. new/ is never touched. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -82,16 +82,30 @@ describe('Maildir', () => {
     assert.equal((await maildir.readNew(await maildir.add(Buffer.from('x')))).meta, undefined);
   });
 
+  test('a write that fails rejects its messages, leaves no trace and does not stop later writes', async (t) => {
+    const maildir = await openMaildir('failing');
+    t.after(() => maildir.close());
+    await rm(join(maildir.dir, 'tmp'), { recursive: true });
+    const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => maildir.add(Buffer.from(`m${i}`), Buffer.from('{}'))));
+    for (const r of results) assert.equal(r.status === 'rejected' && (r.reason as NodeJS.ErrnoException).code, 'ENOENT');
+    assert.deepEqual(await maildir.listNew(), []);
+    assert.deepEqual(await readdir(join(maildir.dir, 'meta')), []);
+    await mkdir(join(maildir.dir, 'tmp'));
+    const name = await maildir.add(Buffer.from('after'), Buffer.from('{"ok":1}'));
+    assert.deepEqual(await maildir.listNew(), [name]);
+    assert.equal((await maildir.readNew(name)).meta?.toString(), '{"ok":1}');
+  });
+
   test('markDelivered moves a message from new/ to cur/', async (t) => {
     const maildir = await openMaildir('deliver');
     t.after(() => maildir.close());
     const a = await maildir.add(Buffer.from('a'));
     const b = await maildir.add(Buffer.from('b'));
-    await maildir.markDelivered(a);
+    maildir.markDelivered(a);
     assert.deepEqual(await maildir.listNew(), [b]);
     assert.deepEqual(await readdir(join(maildir.dir, 'cur')), [`${a}:2,`]);
     assert.equal((await readFile(join(maildir.dir, 'cur', `${a}:2,`))).toString(), 'a');
-    await assert.rejects(maildir.markDelivered(a), { code: 'ENOENT' });
+    assert.throws(() => maildir.markDelivered(a), { code: 'ENOENT' });
   });
 
   test('prune applies age and count retention to cur/ only, with the metadata, and clears what dead writers left', async (t) => {
@@ -102,7 +116,7 @@ describe('Maildir', () => {
       names.push(await maildir.add(Buffer.from(`m${i}`), Buffer.from(`meta${i}`)));
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
-    for (const name of names.slice(0, 4)) await maildir.markDelivered(name);
+    for (const name of names.slice(0, 4)) maildir.markDelivered(name);
     const foreign = 'not-our-naming';
     await writeFile(join(maildir.dir, 'cur', foreign), 'old');
     const old = new Date(Date.now() - 10 * 86400_000);
