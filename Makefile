@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 COMPOSE ?= docker compose
 
-.PHONY: help deps typecheck lint test test-unit test-e2e test-swaks bench bench-smoke \
+.PHONY: help deps build typecheck lint test test-unit test-e2e test-swaks bench bench-smoke \
         native-up native-down up down logs reload certs
 
 help: ## list the targets
@@ -11,6 +11,9 @@ help: ## list the targets
 
 deps: ## install what the tests need (npm ci; apt packages when missing; start RabbitMQ)
 	@scripts/test-deps.sh
+
+build: ## bundle each command (bin/ runs dist/, built from src/ with esbuild; npm ci does it too)
+	npm run build
 
 typecheck: deps ## TypeScript strict type check of every workspace
 	npm run typecheck
@@ -36,7 +39,7 @@ bench: ## throughput and memory benchmarks, written to BENCHMARKS.md
 bench-smoke: ## a few-second run of the benchmark harness, so it cannot rot
 	BENCH_SMOKE=1 scripts/bench.sh
 
-native-up: ## run the appliance natively: Postfix via postfix -c, collector, dev brokers
+native-up: build ## run the appliance natively: Postfix via postfix -c, collector, dev brokers
 	scripts/native-up.sh
 
 native-down: ## stop what native-up started

@@ -14,6 +14,8 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   exit 1
 fi
 
+node scripts/build.mjs >/dev/null # the collector and the broker run from their bundles
+
 if [ "${BENCH_SMOKE:-0}" = 1 ]; then
   out=$(mktemp -d -t bench-smoke.XXXXXX)
   trap 'rm -rf "$out"' EXIT

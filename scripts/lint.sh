@@ -20,6 +20,8 @@ cleanup() {
 trap cleanup EXIT
 failed=()
 
+# The Node images ship the bundles (dist/), which the replays take from this checkout: build them first.
+node scripts/build.mjs >/dev/null
 # The Dockerfile replays take longest (npm ci), so they run in the background while the rest runs.
 # Each image: its Dockerfile and build context (those built by docker-compose.yml, and the others).
 images=(postfix/Dockerfile:postfix catchall-lmtp/Dockerfile:. broker-dev/Dockerfile:. imap-collector/Dockerfile:.)

@@ -7,4 +7,6 @@ if [ "${#files[@]}" -eq 0 ]; then
   echo "no test files under: $*" >&2
   exit 1
 fi
+# Tests that start a command (bin/) run its bundle: build it from the current sources first.
+node "$(dirname "$0")/build.mjs" >/dev/null
 exec node --import tsx --test --test-reporter=spec --test-concurrency="${TEST_CONCURRENCY:-2}" "${files[@]}"
