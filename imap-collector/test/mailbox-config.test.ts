@@ -76,6 +76,32 @@ describe('mailbox config', () => {
     );
   });
 
+  it('reads YAML 1.1 as the seeds did (verify_cert: no) and replaces ${VAR} as the feed config does', async () => {
+    const boxes = await load(
+      `
+- {username: a, password: x, host: h, verify_cert: no}
+- {username: b, password: x, host: h, verify_cert: yes}
+- username: \${TRAP_USER}
+  password: \${TRAP_PASSWORD}
+  host: \${TRAP_HOST:-imap.example.org}
+  port: \${TRAP_PORT}
+  verify_cert: \${TRAP_VERIFY}
+  mailbox: Junk-$$-folder
+`,
+      { TRAP_USER: 'trap@example.org', TRAP_PASSWORD: 'from-env', TRAP_PORT: '1143', TRAP_VERIFY: 'false' },
+    );
+    assert.deepEqual(
+      boxes.map((b) => [b.username, b.password, b.host, b.port, b.verifyCert, b.mailbox]),
+      [
+        ['a', 'x', 'h', 993, false, 'INBOX'],
+        ['b', 'x', 'h', 993, true, 'INBOX'],
+        ['trap@example.org', 'from-env', 'imap.example.org', 1143, false, 'Junk-$-folder'],
+      ],
+    );
+    await rejects('- {username: a, password: "\${UNSET_TRAP_PASSWORD}", host: h}\n', /mailbox config .*: mailboxes\[0\]\.password: environment variable UNSET_TRAP_PASSWORD is not set/);
+    await rejects('- {username: a, password: no, host: h}\n', /mailboxes\[0\]\.password: expected a string \(quote a password/);
+  });
+
   it('names the entry and key of every mistake, without printing passwords', async () => {
     const message = await rejects(
       `
@@ -100,7 +126,7 @@ describe('mailbox config', () => {
     await rejects('', /expected a YAML list of mailboxes, got an empty file/);
     await rejects('username: a\npassword: topsecret\n', /expected a YAML list of mailboxes, got a mapping$/);
     await rejects('[]', /lists no mailboxes/);
-    await rejects('- {username: a, password: x, host: h}\n- {username: a, password: y, host: h}\n', /mailboxes\[1\]\.mailbox: same account, server and mailbox as entry 0; got "a@h:993\/INBOX"/);
+    await rejects('- {username: a, password: x, host: h}\n- {username: a, password: x2, host: h}\n', /mailboxes\[1\]\.mailbox: same account, server and mailbox as entry 0; got "a@h:993\/INBOX"/);
     await rejects('- {username: a, password_env: NOT_SET_ANYWHERE, host: h}\n', /mailboxes\[0\]\.password_env: environment variable NOT_SET_ANYWHERE is not set/);
     await rejects(`- {username: a, password_file: ${path.join(dir, 'missing')}, host: h}\n`, /mailboxes\[0\]\.password_file: cannot read .*missing/);
     await rejects('- {username: a, password: x, host: [unclosed\n', /not valid YAML/);

@@ -41,13 +41,21 @@ export function interpolate(value: unknown, env: Env, path: PropertyKey[] = []):
   return value;
 }
 
-/** Parses YAML the way the seeds' PyYAML did: YAML 1.1, so `10_000` is a number and `False` a boolean. */
-export function parseYaml(text: string, source: string): Doc {
+/**
+ * Parses YAML the way the seeds' PyYAML did: YAML 1.1, so `10_000` is a number and `False` a boolean.
+ * Any top-level value; null for an empty document.
+ */
+export function parseYamlValue(text: string, source: string): unknown {
   const doc = YAML.parseDocument(text, { version: '1.1', prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(`${source} is not valid YAML:\n${doc.errors.map((e) => `  ${e.message}`).join('\n')}`);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  return doc.toJS({ maxAliasCount: 100 }) as unknown;
+}
+
+/** parseYamlValue for a settings file: a mapping at the top level (an empty file is an empty one). */
+export function parseYaml(text: string, source: string): Doc {
+  const value = parseYamlValue(text, source);
   if (value === null || value === undefined) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw new ConfigError(`${source}: expected a mapping of settings at the top level, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`);

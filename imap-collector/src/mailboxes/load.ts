@@ -1,8 +1,9 @@
-// Reads and validates the mailbox config, then resolves each password from where it lives.
-// Errors are the LMTP collector's ConfigError (exit code 2), formatted by the same code.
+// Reads and validates the mailbox config, then resolves each password from where it lives. Parsed
+// and `${VAR}`-interpolated by the feed config's own code (YAML 1.1, as the seeds' PyYAML), so both
+// files read alike. Errors are the LMTP collector's ConfigError (exit code 2), formatted by the same code.
 import { readFile } from 'node:fs/promises';
 import { ConfigError, formatIssues } from 'catchall-lmtp/config/errors';
-import { parse as parseYaml } from 'yaml';
+import { interpolate, parseYamlValue } from 'catchall-lmtp/config/load';
 import { mailboxListSchema, type MailboxConfig, type MailboxEntry } from './schema.js';
 
 export async function loadMailboxConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<MailboxConfig[]> {
@@ -12,13 +13,7 @@ export async function loadMailboxConfig(file: string, env: NodeJS.ProcessEnv = p
   } catch (err) {
     throw new ConfigError(`cannot read mailbox config ${file}: ${(err as Error).message}`);
   }
-  let data: unknown;
-  try {
-    data = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`mailbox config ${file} is not valid YAML: ${(err as Error).message}`);
-  }
-  return parseMailboxConfig(data, file, env);
+  return parseMailboxConfig(parseYamlValue(text, `mailbox config ${file}`), file, env);
 }
 
 export async function parseMailboxConfig(data: unknown, file: string, env: NodeJS.ProcessEnv = process.env): Promise<MailboxConfig[]> {
@@ -27,7 +22,13 @@ export async function parseMailboxConfig(data: unknown, file: string, env: NodeJ
     const got = data === null || data === undefined ? 'an empty file' : typeof data === 'object' ? 'a mapping' : JSON.stringify(data);
     throw new ConfigError(`mailbox config ${file}: expected a YAML list of mailboxes, got ${got}`);
   }
-  const result = mailboxListSchema.safeParse(data, { reportInput: true });
+  let interpolated: unknown;
+  try {
+    interpolated = interpolate(data, env, ['mailboxes']);
+  } catch (err) {
+    throw err instanceof ConfigError ? new ConfigError(`mailbox config ${file}: ${err.message}`) : err;
+  }
+  const result = mailboxListSchema.safeParse(interpolated, { reportInput: true });
   if (!result.success) {
     const issues = result.error.issues.map((issue) => ({ ...issue, path: ['mailboxes', ...issue.path] }));
     throw formatIssues(`mailbox config ${file}`, issues);

@@ -1,6 +1,8 @@
 // The mailbox config: the seed's YAML list of trap accounts, plus TLS, certificate checking, the
 // mailbox to read, and ways to keep passwords out of the file. One zod schema holds every default.
 import { z } from 'zod';
+// The feed config's converters: a `${VAR}` value arrives as a string, e.g. `port: ${TRAP_PORT}`.
+import { bool, port as portNumber } from 'catchall-lmtp/config/schema';
 
 export type TlsMode = 'implicit' | 'starttls' | 'none';
 
@@ -10,18 +12,19 @@ const PLAIN_PORT = 143;
 const entrySchema = z
   .object({
     username: z.string().min(1),
-    password: z.string({ error: 'expected a string (quote a password that looks like a number)' }).min(1).optional(),
+    // YAML 1.1 reads 123, 1e3, yes and no as numbers and booleans.
+    password: z.string({ error: 'expected a string (quote a password that YAML reads as a number or boolean, e.g. 123 or no)' }).min(1).optional(),
     /** Name of an environment variable holding the password. */
     password_env: z.string().min(1).optional(),
     /** Path of a file holding the password (a trailing newline is ignored), e.g. a Docker secret. */
     password_file: z.string().min(1).optional(),
     protocol: z.literal('imap', { error: 'only "imap" is supported' }).default('imap'),
     host: z.string().min(1),
-    port: z.number().int().min(1).max(65535).optional(),
+    port: portNumber.refine((p) => p >= 1, { error: 'expected a port from 1 to 65535' }).optional(),
     /** implicit: TLS from the first byte (993); starttls: upgrade a plain connection (143); none: cleartext. */
     tls: z.enum(['implicit', 'starttls', 'none']).optional(),
     /** The seed never checked certificates; we do unless told otherwise (self-signed trap hosts). */
-    verify_cert: z.boolean().default(true),
+    verify_cert: bool().default(true),
     mailbox: z.string().min(1).default('INBOX'),
   })
   .strict()
