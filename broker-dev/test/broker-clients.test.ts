@@ -1,38 +1,59 @@
-// The broker with the real library client: fan-out, a slow consumer, garbage connections, auth-file
-// reload, restart + resubscribe, TLS and the metrics exporter.
+// The broker with the real library client, over a TCP and a TLS endpoint: fan-out, ACL denials, a slow
+// consumer, garbage connections, auth-file reload, restart + resubscribe; then certificate verification
+// and the metrics exporter.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
+import { once } from 'node:events';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { afterEach, before, describe, test } from 'node:test';
 import { encodeSubscribe, type HpfeedsClient } from 'catchall-lmtp/hpfeeds';
 import { JsonFileAuthStore } from '../src/auth/json-file.js';
 import { MetricsExporter } from '../src/broker/exporter.js';
 import { ClientPool, subscribed } from './client-helpers.js';
-import { eventually, RawPeer, startBroker, subscriptionsReach, within, type TestBroker } from './helpers.js';
+import {
+  eventually,
+  startBroker,
+  subscriptionsReach,
+  TCP,
+  TRANSPORT_KINDS,
+  transport,
+  within,
+  type TestBroker,
+  type Transport,
+} from './helpers.js';
 
-describe('hpfeeds broker with real clients', () => {
+/** Library clients and brokers for one suite, closed after each test. */
+function fixtures() {
   const pool = new ClientPool();
   const cleanups: (() => Promise<unknown> | void)[] = [];
   afterEach(async () => {
     await pool.closeAll();
     for (const c of cleanups.splice(0).reverse()) await c();
   });
-  const broker = async (opts: Parameters<typeof startBroker>[0] = {}, endpoint?: string): Promise<TestBroker> => {
-    const b = await startBroker(opts, endpoint);
+  const broker = async (opts: Parameters<typeof startBroker>[0] = {}, via: Transport = TCP, port = 0): Promise<TestBroker> => {
+    const b = await startBroker(opts, via, port);
     cleanups.push(() => b.close());
     return b;
   };
+  return { pool, cleanups, broker };
+}
+
+// Every TLS handshake costs CPU, so the TLS run uses fewer garbage connections.
+const GARBAGE_CONNECTIONS = { tcp: 1000, tls: 200 } as const;
+
+for (const kind of TRANSPORT_KINDS) describe(`hpfeeds broker with real clients over ${kind}`, () => {
+  const { pool, cleanups, broker: start } = fixtures();
+  let via: Transport;
+  before(async () => (via = await transport(kind)));
+  const broker = (opts: Parameters<typeof startBroker>[0] = {}, port?: number) => start(opts, via, port);
 
   test('fan-out: 20 subscribers each get every message, in order, with the publisher ident', async () => {
     const b = await broker();
-    const subs = await Promise.all(Array.from({ length: 20 }, () => subscribed(pool.make(b.port, 'reader'), 'spam.mails')));
+    const subs = await Promise.all(Array.from({ length: 20 }, () => subscribed(pool.make(b, 'reader'), 'spam.mails')));
     await subscriptionsReach(b.broker, 20);
-    const pub = pool.make(b.port, 'writer');
+    const pub = pool.make(b, 'writer');
     await pub.connect();
     const sent = Array.from({ length: 50 }, (_, i) => Buffer.from(`message ${i}`));
     for (const m of sent) await pub.publish('spam.mails', m);
@@ -45,12 +66,12 @@ describe('hpfeeds broker with real clients', () => {
 
   test('a slow consumer is disconnected with "Backpressure deadline timer expired"; the others keep flowing', async () => {
     const b = await broker({ sendBufferLimit: 256 * 1024, backpressureDeadlineMs: 300 });
-    const slow = await RawPeer.authed(b.port, 'reader');
+    const slow = await b.authed('reader');
     slow.write(encodeSubscribe('reader', 'spam.mails'));
     slow.socket.pause(); // never reads: the kernel buffers fill, then the broker's send buffer
-    const fast = await Promise.all([0, 1, 2].map(() => subscribed(pool.make(b.port, 'reader'), 'spam.mails')));
+    const fast = await Promise.all([0, 1, 2].map(() => subscribed(pool.make(b, 'reader'), 'spam.mails')));
     await subscriptionsReach(b.broker, 4);
-    const pub = pool.make(b.port, 'writer');
+    const pub = pool.make(b, 'writer');
     await pub.connect();
     const metric = async (name: string) => b.broker.registry.getSingleMetricAsString(name);
     // Publish until the slow consumer's queue passes the limit and it is put on the deadline (bounded),
@@ -81,11 +102,11 @@ describe('hpfeeds broker with real clients', () => {
   test('a subscriber that catches up before the deadline recovers; one that floods past twice the limit is cut at once', async () => {
     const b = await broker({ sendBufferLimit: 128 * 1024, backpressureDeadlineMs: 60_000 });
     const counter = async (name: string) => (await b.broker.registry.getSingleMetricAsString(name)).match(/ident="reader"\} (\d+)/)?.[1];
-    const lagging = await RawPeer.authed(b.port, 'reader');
+    const lagging = await b.authed('reader');
     lagging.write(encodeSubscribe('reader', 'spam.mails'));
     lagging.socket.pause();
     await subscriptionsReach(b.broker, 1);
-    const pub = pool.make(b.port, 'writer');
+    const pub = pool.make(b, 'writer');
     await pub.connect();
     const chunk = randomBytes(32 * 1024);
     let sent = 0;
@@ -114,36 +135,36 @@ describe('hpfeeds broker with real clients', () => {
     assert.ok(last?.op === 'error' && last.text === 'Backpressure deadline timer expired');
   });
 
-  test('1,000 garbage connections leave the broker serving a well-behaved client', async () => {
+  const garbageCount = GARBAGE_CONNECTIONS[kind];
+  const fewer = kind === 'tcp' ? '' : ' (fewer than over TCP, for run time; some not TLS at all)';
+  test(`${garbageCount.toLocaleString('en')} garbage connections${fewer} leave the broker serving a well-behaved client`, async () => {
     const b = await broker();
+    // random bytes; a plausible header with a random length and opcode; a header alone; nothing;
+    // and on a TLS endpoint, random bytes instead of a TLS handshake.
+    const kinds = via.kind === 'tls' ? 5 : 4;
     let next = 0;
     const garbage = async () => {
-      const kind = next++ % 4;
-      const socket = net.connect({ port: b.port, host: '127.0.0.1' });
-      socket.on('error', () => {});
-      await new Promise<void>((resolve) => {
-        socket.once('connect', () => {
-          // random bytes; a plausible header with a random length and opcode; a header alone; nothing
-          const body =
-            kind === 0 ? randomBytes(randomInt(1, 300))
-            : kind === 1 ? Buffer.concat([Buffer.from([0, 0, randomInt(0, 256), randomInt(0, 256), randomInt(0, 8)]), randomBytes(randomInt(0, 100))])
-            : kind === 2 ? Buffer.from([0xff, 0xff, 0xff, 0xff, 3])
-            : Buffer.alloc(0);
-          socket.end(body);
-        });
-        socket.once('close', () => resolve());
-        socket.resume();
-        setTimeout(() => socket.destroy(), 3000).unref();
-      });
+      const kind = next++ % kinds;
+      const socket = await (kind === 4 ? TCP : via).connect(b.port);
+      const closed = once(socket, 'close');
+      const body =
+        kind === 0 || kind === 4 ? randomBytes(randomInt(1, 300))
+        : kind === 1 ? Buffer.concat([Buffer.from([0, 0, randomInt(0, 256), randomInt(0, 256), randomInt(0, 8)]), randomBytes(randomInt(0, 100))])
+        : kind === 2 ? Buffer.from([0xff, 0xff, 0xff, 0xff, 3])
+        : Buffer.alloc(0);
+      socket.resume();
+      socket.end(body);
+      setTimeout(() => socket.destroy(), 3000).unref();
+      await closed;
     };
     const workers = Array.from({ length: 50 }, async () => {
-      while (next < 1000) await garbage();
+      while (next < garbageCount) await garbage();
     });
-    await within(20_000, '1,000 garbage connections', Promise.all(workers));
+    await within(20_000, `${garbageCount} garbage connections`, Promise.all(workers));
     await eventually('all garbage connections closed', () => b.broker.connectionCount === 0);
 
-    const got = await subscribed(pool.make(b.port, 'reader'), 'other');
-    const pub = pool.make(b.port, 'writer');
+    const got = await subscribed(pool.make(b, 'reader'), 'other');
+    const pub = pool.make(b, 'writer');
     await pub.connect();
     await subscriptionsReach(b.broker, 1);
     await pub.publish('other', 'after the storm');
@@ -161,14 +182,14 @@ describe('hpfeeds broker with real clients', () => {
     cleanups.push(() => store.close());
     const b = await broker({ auth: store });
 
-    const bob = await RawPeer.authed(b.port, 'bob', 'bobs-secret');
+    const bob = await b.authed('bob', 'bobs-secret');
     await bob.expectErrorAndClose('Authentication failed for bob');
 
     const reloaded = new Promise((resolve) => store.once('reloaded', resolve));
     await fs.writeFile(file, JSON.stringify({ alice: entry, bob: { ...entry, secret: 'bobs-secret' } }));
     await within(5000, 'auth file reload', reloaded);
 
-    const client = pool.make(b.port, 'bob', { secret: 'bobs-secret' });
+    const client = pool.make(b, 'bob', { secret: 'bobs-secret' });
     const got = await subscribed(client, 'c');
     await subscriptionsReach(b.broker, 1);
     await client.publish('c', 'hello from bob');
@@ -177,18 +198,18 @@ describe('hpfeeds broker with real clients', () => {
   });
 
   test('clients reconnect and resubscribe after the broker restarts on the same port', async () => {
-    const first = await startBroker();
+    const first = await startBroker({}, via);
     const port = first.port;
     const reconnect = { initialDelayMs: 50, maxDelayMs: 200 };
-    const sub = pool.make(port, 'reader', { reconnect });
+    const sub = pool.make(first, 'reader', { reconnect });
     const got = await subscribed(sub, 'spam.mails');
-    const pub = pool.make(port, 'writer', { reconnect });
+    const pub = pool.make(first, 'writer', { reconnect });
     await pub.connect();
 
     const disconnected = new Promise((resolve) => sub.once('disconnected', resolve));
     await first.close();
     await within(5000, 'the subscriber to notice the restart', disconnected);
-    const second = await broker({}, `tcp:port=${port}:interface=127.0.0.1`);
+    const second = await broker({}, port);
     assert.equal(second.port, port);
 
     // Publish until the resubscribed client sees a message (the publisher reconnects too).
@@ -198,16 +219,19 @@ describe('hpfeeds broker with real clients', () => {
       return got.messages.some((m) => m.payload.toString() === 'after restart');
     }, 10_000);
   });
+});
+
+describe('hpfeeds broker: certificate verification and the metrics exporter', () => {
+  const { pool, cleanups, broker } = fixtures();
+  const exporterFor = async (b: TestBroker): Promise<string> => {
+    const exporter = new MetricsExporter({ registry: b.broker.registry, healthy: () => b.broker.listening });
+    cleanups.push(() => exporter.close());
+    const { port } = await exporter.listen('127.0.0.1', 0);
+    return `http://127.0.0.1:${port}`;
+  };
 
   test('TLS: a client verifying against the CA works; one without it is refused; --tls-insecure style works', async () => {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hpfeeds-tls-'));
-    cleanups.push(() => fs.rm(dir, { recursive: true, force: true }));
-    const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
-    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { timeout: 30_000 });
-    const b = await broker({}, `tls:port=0:interface=127.0.0.1:cert=${cert}:key=${key}`);
-    const ca = await fs.readFile(cert);
-
+    const b = await broker({}, await transport('tls'));
     const roundTrip = async (sub: HpfeedsClient, pub: HpfeedsClient, text: string) => {
       const got = await subscribed(sub, 'other');
       await pub.connect();
@@ -218,26 +242,24 @@ describe('hpfeeds broker with real clients', () => {
       await Promise.all([sub.close(), pub.close()]);
       await subscriptionsReach(b.broker, 0);
     };
-    await roundTrip(pool.make(b.port, 'reader', { tls: { ca } }), pool.make(b.port, 'writer', { tls: { ca } }), 'verified');
-    await roundTrip(pool.make(b.port, 'reader', { tls: { rejectUnauthorized: false } }), pool.make(b.port, 'writer', { tls: { rejectUnauthorized: false } }), 'unverified');
-    await assert.rejects(pool.make(b.port, 'reader', { tls: true }).connect(), /self[- ]signed|certificate/i);
+    await roundTrip(pool.make(b, 'reader'), pool.make(b, 'writer'), 'verified'); // against the test certificate
+    await roundTrip(pool.make(b, 'reader', { tls: { rejectUnauthorized: false } }), pool.make(b, 'writer', { tls: { rejectUnauthorized: false } }), 'unverified');
+    await assert.rejects(pool.make(b, 'reader', { tls: true }).connect(), /self[- ]signed|certificate/i);
   });
 
   test('the exporter serves the reference metric names on /metrics, and /healthz', async () => {
     const b = await broker();
-    const exporter = new MetricsExporter({ registry: b.broker.registry, healthy: () => b.broker.listening });
-    cleanups.push(() => exporter.close());
-    const { port } = await exporter.listen('127.0.0.1', 0);
+    const exporter = await exporterFor(b);
 
-    const got = await subscribed(pool.make(b.port, 'reader'), 'spam.mails');
-    const pub = pool.make(b.port, 'writer');
+    const got = await subscribed(pool.make(b, 'reader'), 'spam.mails');
+    const pub = pool.make(b, 'writer');
     await pub.connect();
     await subscriptionsReach(b.broker, 1);
     await pub.publish('spam.mails', Buffer.alloc(3000));
     await got.waitFor(1);
-    await (await RawPeer.authed(b.port, 'writer', 'wrong')).expectErrorAndClose('Authentication failed for writer');
+    await (await b.authed('writer', 'wrong')).expectErrorAndClose('Authentication failed for writer');
 
-    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    const res = await fetch(`${exporter}/metrics`);
     assert.equal(res.status, 200);
     const text = await res.text();
     for (const line of [
@@ -257,9 +279,9 @@ describe('hpfeeds broker with real clients', () => {
     for (const name of ['receive_buffer_fill_total', 'send_buffer_fill_total', 'send_buffer_drain_total']) {
       assert.match(text, new RegExp(`^hpfeeds_broker_connection_${name}\\{ident="\\w*"\\} [1-9]\\d*$`, 'm'));
     }
-    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    const health = await fetch(`${exporter}/healthz`);
     assert.equal(health.status, 200);
     await b.close();
-    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 503);
+    assert.equal((await fetch(`${exporter}/healthz`)).status, 503);
   });
 });

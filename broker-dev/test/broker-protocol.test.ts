@@ -1,6 +1,6 @@
 // The broker at the protocol level: handshake, auth, ACLs with the reference's exact ERROR texts,
-// ordering of pipelined frames, UNSUBSCRIBE, re-AUTH, frame limits and malformed input. Raw sockets
-// with the library codec send exactly the bytes each case needs.
+// ordering of pipelined frames, UNSUBSCRIBE, re-AUTH, frame limits and malformed input, over a TCP and
+// a TLS endpoint. Raw sockets with the library codec send exactly the bytes each case needs.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -12,7 +12,7 @@ import {
   encodeUnsubscribe,
 } from 'catchall-lmtp/hpfeeds';
 import { MemoryAuthStore } from '../src/auth/auth-store.js';
-import { eventually, IDENTS, RawPeer, SECRETS, startBroker, type TestBroker } from './helpers.js';
+import { eventually, IDENTS, SECRETS, startBroker, TRANSPORT_KINDS, transport, type TestBroker, type Transport } from './helpers.js';
 
 function header(length: number, op: number): Buffer {
   const b = Buffer.alloc(5);
@@ -21,13 +21,17 @@ function header(length: number, op: number): Buffer {
   return b;
 }
 
-describe('hpfeeds broker protocol', () => {
+for (const kind of TRANSPORT_KINDS) describe(`hpfeeds broker protocol over ${kind}`, () => {
+  let via: Transport;
   let tb: TestBroker;
-  before(async () => (tb = await startBroker({ name: 'test-broker' })));
+  before(async () => {
+    via = await transport(kind);
+    tb = await startBroker({ name: 'test-broker' }, via);
+  });
   after(() => tb.close());
 
   test('INFO carries the broker name and a random 4-byte nonce', async () => {
-    const [a, b] = await Promise.all([RawPeer.connect(tb.port), RawPeer.connect(tb.port)]);
+    const [a, b] = await Promise.all([tb.peer(), tb.peer()]);
     const [ia, ib] = [await a.next(), await b.next()];
     assert.equal(ia.op, 'info');
     assert.equal(ib.op, 'info');
@@ -40,7 +44,7 @@ describe('hpfeeds broker protocol', () => {
   });
 
   test('AUTH + SUBSCRIBE + PUBLISH pipelined in one write are handled in order', async () => {
-    const peer = await RawPeer.connect(tb.port);
+    const peer = await tb.peer();
     const info = await peer.next();
     assert.equal(info.op, 'info');
     if (info.op !== 'info') return;
@@ -65,9 +69,9 @@ describe('hpfeeds broker protocol', () => {
       await new Promise((r) => setTimeout(r, 150));
       return lookup(ident);
     };
-    const b = await startBroker({ auth: slow });
+    const b = await startBroker({ auth: slow }, via);
     try {
-      const peer = await RawPeer.connect(b.port);
+      const peer = await b.peer();
       const info = await peer.next();
       if (info.op !== 'info') throw new Error('no INFO');
       peer.write(encodeAuth('both', authHash(info.nonce, SECRETS.both!)));
@@ -82,35 +86,35 @@ describe('hpfeeds broker protocol', () => {
   });
 
   test('wrong secret and unknown ident: "Authentication failed for {ident}", then close', async () => {
-    const wrong = await RawPeer.authed(tb.port, 'writer', 'not-the-secret');
+    const wrong = await tb.authed('writer', 'not-the-secret');
     await wrong.expectErrorAndClose('Authentication failed for writer');
-    const unknown = await RawPeer.authed(tb.port, 'nobody', 'x');
+    const unknown = await tb.authed('nobody', 'x');
     await unknown.expectErrorAndClose('Authentication failed for nobody');
   });
 
   test('first frame not AUTH: "First message was not AUTH"', async () => {
-    const peer = await RawPeer.connect(tb.port);
+    const peer = await tb.peer();
     await peer.next();
     peer.write(encodeSubscribe('reader', 'spam.mails'));
     await peer.expectErrorAndClose('First message was not AUTH');
   });
 
   test('publish and subscribe ACLs, and a publish under another ident, with the reference texts', async () => {
-    const pub = await RawPeer.authed(tb.port, 'writer');
+    const pub = await tb.authed('writer');
     pub.write(encodePublish('writer', 'not-allowed', Buffer.from('x')));
     await pub.expectErrorAndClose('Authkey not allowed to pub here. ident=writer, chan=not-allowed');
 
-    const sub = await RawPeer.authed(tb.port, 'writer');
+    const sub = await tb.authed('writer');
     sub.write(encodeSubscribe('writer', 'spam.mails'));
     await sub.expectErrorAndClose('Authkey not allowed to sub here. ident=writer, chan=spam.mails');
 
-    const spoof = await RawPeer.authed(tb.port, 'writer');
+    const spoof = await tb.authed('writer');
     spoof.write(encodePublish('reader', 'spam.mails', Buffer.from('x')));
     await spoof.expectErrorAndClose('Invalid authkey in message, ident=reader');
   });
 
   test('UNSUBSCRIBE stops delivery on that channel only', async () => {
-    const peer = await RawPeer.authed(tb.port, 'both');
+    const peer = await tb.authed('both');
     peer.write(Buffer.concat([
       encodeSubscribe('both', 'spam.mails'),
       encodeSubscribe('both', 'other'),
@@ -124,7 +128,7 @@ describe('hpfeeds broker protocol', () => {
   });
 
   test('re-AUTH switches the identity on the same connection', async () => {
-    const peer = await RawPeer.connect(tb.port);
+    const peer = await tb.peer();
     const info = await peer.next();
     if (info.op !== 'info') throw new Error('no INFO');
     peer.write(Buffer.concat([
@@ -138,7 +142,7 @@ describe('hpfeeds broker protocol', () => {
     peer.write(encodePublish('reader', 'other', Buffer.from('old ident')));
     await peer.expectErrorAndClose('Invalid authkey in message, ident=reader');
 
-    const bad = await RawPeer.authed(tb.port, 'reader');
+    const bad = await tb.authed('reader');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(bad.frames.length, 0, 'a successful AUTH has no reply');
     bad.write(encodeAuth('both', Buffer.alloc(20)));
@@ -146,9 +150,9 @@ describe('hpfeeds broker protocol', () => {
   });
 
   test('a PUBLISH of exactly the frame limit is delivered byte for byte; one byte more is refused', async () => {
-    const sub = await RawPeer.authed(tb.port, 'reader');
+    const sub = await tb.authed('reader');
     sub.write(encodeSubscribe('reader', 'spam.mails'));
-    const pub = await RawPeer.authed(tb.port, 'writer');
+    const pub = await tb.authed('writer');
     const room = DEFAULT_MAX_FRAME - 5 - 1 - 'writer'.length - 1 - 'spam.mails'.length;
     const payload = Buffer.alloc(room);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
@@ -166,7 +170,7 @@ describe('hpfeeds broker protocol', () => {
     await pub.expectErrorAndClose(/^Malformed frame: .+/);
 
     // The subscriber was not affected.
-    const pub2 = await RawPeer.authed(tb.port, 'writer');
+    const pub2 = await tb.authed('writer');
     pub2.write(encodePublish('writer', 'spam.mails', Buffer.from('still here')));
     const after = await sub.next();
     assert.ok(after.op === 'publish' && after.payload.toString() === 'still here');
@@ -184,14 +188,14 @@ describe('hpfeeds broker protocol', () => {
     ];
     for (const authed of [false, true]) {
       for (const [name, bytes] of cases) {
-        const peer = authed ? await RawPeer.authed(tb.port, 'reader') : await RawPeer.connect(tb.port);
+        const peer = authed ? await tb.authed('reader') : await tb.peer();
         if (!authed) await peer.next();
         peer.write(bytes);
         await assert.doesNotReject(peer.expectErrorAndClose(/^Malformed frame: .{5,}/), `${name} (${authed ? 'after' : 'before'} AUTH)`);
       }
     }
     // The broker still serves a well-behaved client.
-    const ok = await RawPeer.authed(tb.port, 'both');
+    const ok = await tb.authed('both');
     ok.write(Buffer.concat([encodeSubscribe('both', 'other'), encodePublish('both', 'other', Buffer.from('fine'))]));
     const f = await ok.next();
     assert.ok(f.op === 'publish' && f.payload.toString() === 'fine');
@@ -199,15 +203,15 @@ describe('hpfeeds broker protocol', () => {
   });
 
   test('connections over --max-connections get an ERROR and are closed', async () => {
-    const b = await startBroker({ maxConnections: 2 });
+    const b = await startBroker({ maxConnections: 2 }, via);
     try {
-      const held = [await RawPeer.connect(b.port), await RawPeer.connect(b.port)];
+      const held = [await b.peer(), await b.peer()];
       for (const p of held) await p.next();
-      const third = await RawPeer.connect(b.port);
+      const third = await b.peer();
       await third.expectErrorAndClose('Too many connections (limit 2)');
       held[0]!.destroy();
       await eventually('the broker to notice the closed connection', () => b.broker.connectionCount === 1);
-      const again = await RawPeer.authed(b.port, 'reader'); // a slot is free again
+      const again = await b.authed('reader'); // a slot is free again
       again.write(encodeSubscribe('reader', 'other'));
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(again.frames.length, 0);

@@ -1,13 +1,15 @@
 // Real library clients for broker tests, closed together in after-hooks.
 import { HpfeedsClient, type HpfeedsClientOptions, type HpfeedsMessage } from 'catchall-lmtp/hpfeeds';
-import { eventually, SECRETS } from './helpers.js';
+import { eventually, SECRETS, type TestBroker } from './helpers.js';
 
-/** A real library client; closed by the caller (use `clients.closeAll()` in after-hooks). */
+/** Real library clients, closed together by `closeAll()` (in after-hooks). */
 export class ClientPool {
   private readonly clients: HpfeedsClient[] = [];
 
-  make(port: number, ident: string, extra: Partial<HpfeedsClientOptions> = {}): HpfeedsClient {
-    const c = new HpfeedsClient({ host: '127.0.0.1', port, ident, secret: SECRETS[ident] ?? '', reconnect: false, ...extra });
+  /** A client for the broker's port over its transport (TLS verified against the test certificate). */
+  make(broker: Pick<TestBroker, 'port' | 'via'>, ident: string, extra: Partial<HpfeedsClientOptions> = {}): HpfeedsClient {
+    const { port, via } = broker;
+    const c = new HpfeedsClient({ host: '127.0.0.1', port, ident, secret: SECRETS[ident] ?? '', reconnect: false, tls: via.clientTls, ...extra });
     c.on('error', () => {}); // tests that care listen themselves
     this.clients.push(c);
     return c;

@@ -1,8 +1,14 @@
-// Shared test fixtures: a broker on port 0 with known idents, and a raw protocol peer (plain socket +
-// the library codec) for the protocol-level cases a well-behaved client cannot produce.
+// Shared test fixtures: a broker on port 0 with known idents, reachable over TCP or TLS, and a raw
+// protocol peer (socket + the library codec) for the protocol-level cases a well-behaved client cannot produce.
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
 import net from 'node:net';
-import { authHash, encodeAuth, FrameDecoder, type Frame } from 'catchall-lmtp/hpfeeds';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { promisify } from 'node:util';
+import { authHash, encodeAuth, FrameDecoder, type Frame, type HpfeedsTlsOptions } from 'catchall-lmtp/hpfeeds';
 import { MemoryAuthStore, type AuthRecord, type AuthStore } from '../src/auth/auth-store.js';
 import { HpfeedsBroker, type HpfeedsBrokerOptions } from '../src/broker/broker.js';
 
@@ -13,16 +19,88 @@ export const IDENTS: AuthRecord[] = [
 ];
 export const SECRETS = Object.fromEntries(IDENTS.map((r) => [r.ident, r.secret]));
 
+export type TransportKind = 'tcp' | 'tls';
+export const TRANSPORT_KINDS: readonly TransportKind[] = ['tcp', 'tls'];
+
+/** One endpoint kind as the tests use it: the broker's endpoint spec, raw sockets and the client's TLS options. */
+export interface Transport {
+  readonly kind: TransportKind;
+  endpoint(port: number): string;
+  /** A socket with the connection (and for TLS the verified handshake) established. Errors after
+   *  that are ignored here: the tests observe the broker closing the connection instead. */
+  connect(port: number): Promise<net.Socket>;
+  /** The HpfeedsClient `tls` option that reaches this endpoint. */
+  readonly clientTls: HpfeedsTlsOptions | undefined;
+}
+
+async function connected(socket: net.Socket, event: 'connect' | 'secureConnect'): Promise<net.Socket> {
+  await once(socket, event); // rejects on an 'error' before it
+  socket.on('error', () => {});
+  return socket;
+}
+
+export const TCP: Transport = {
+  kind: 'tcp',
+  endpoint: (port) => `tcp:port=${port}:interface=127.0.0.1`,
+  connect: (port) => connected(net.connect({ port, host: '127.0.0.1' }), 'connect'),
+  clientTls: undefined,
+};
+
+export interface TestCertificate {
+  cert: string;
+  key: string;
+  /** The certificate's PEM, to verify the broker with (it is its own CA). */
+  ca: Buffer;
+}
+
+let certificate: Promise<TestCertificate> | undefined;
+
+/** A self-signed certificate for localhost and 127.0.0.1, made once per test process (P-256: quick). */
+export function testCertificate(): Promise<TestCertificate> {
+  certificate ??= (async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hpfeeds-tls-'));
+    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+    const [cert, key] = [path.join(dir, 'cert.pem'), path.join(dir, 'key.pem')];
+    await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', key, '-out', cert], { timeout: 30_000 });
+    return { cert, key, ca: fs.readFileSync(cert) };
+  })();
+  return certificate;
+}
+
+export async function transport(kind: TransportKind): Promise<Transport> {
+  if (kind === 'tcp') return TCP;
+  const { cert, key, ca } = await testCertificate();
+  return {
+    kind,
+    endpoint: (port) => `tls:port=${port}:interface=127.0.0.1:cert=${cert}:key=${key}`,
+    connect: (port) => connected(tls.connect({ port, host: '127.0.0.1', ca }), 'secureConnect'),
+    clientTls: { ca },
+  };
+}
+
 export interface TestBroker {
   broker: HpfeedsBroker;
   port: number;
+  via: Transport;
+  /** A raw peer connected to this broker over its transport. */
+  peer(): Promise<RawPeer>;
+  /** A raw peer that has read INFO and sent AUTH (the ident's known secret unless given). */
+  authed(ident: string, secret?: string): Promise<RawPeer>;
   close(): Promise<void>;
 }
 
-export async function startBroker(opts: Partial<HpfeedsBrokerOptions> & { auth?: AuthStore } = {}, endpoint = 'tcp:port=0:interface=127.0.0.1'): Promise<TestBroker> {
+export async function startBroker(opts: Partial<HpfeedsBrokerOptions> & { auth?: AuthStore } = {}, via: Transport = TCP, port = 0): Promise<TestBroker> {
   const broker = new HpfeedsBroker({ auth: new MemoryAuthStore(IDENTS), ...opts });
-  const { port } = await broker.listen(endpoint);
-  return { broker, port, close: () => broker.close() };
+  const bound = await broker.listen(via.endpoint(port));
+  return {
+    broker,
+    port: bound.port,
+    via,
+    peer: () => RawPeer.connect(bound.port, via),
+    authed: (ident, secret) => RawPeer.authed(bound.port, ident, secret, via),
+    close: () => broker.close(),
+  };
 }
 
 /** Subscriptions the broker has registered (the hpfeeds_broker_subscriptions gauge, summed). */
@@ -73,7 +151,6 @@ export class RawPeer {
       }
       this.wake();
     });
-    socket.on('error', () => {}); // resets after the broker closes are part of several tests
     this.closed = new Promise((resolve) => socket.once('close', () => {
       this.ended = true;
       this.wake();
@@ -81,15 +158,13 @@ export class RawPeer {
     }));
   }
 
-  static async connect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
-    const socket = net.connect({ port, host });
-    await once(socket, 'connect');
-    return new RawPeer(socket);
+  static async connect(port: number, via: Transport = TCP): Promise<RawPeer> {
+    return new RawPeer(await via.connect(port));
   }
 
-  /** Connects, reads INFO and authenticates; returns the peer and the INFO frame. */
-  static async authed(port: number, ident: string, secret = SECRETS[ident] ?? ''): Promise<RawPeer> {
-    const peer = await RawPeer.connect(port);
+  /** Connects, reads INFO and authenticates. */
+  static async authed(port: number, ident: string, secret = SECRETS[ident] ?? '', via: Transport = TCP): Promise<RawPeer> {
+    const peer = await RawPeer.connect(port, via);
     const info = await peer.next();
     if (info.op !== 'info') throw new Error(`expected INFO, got ${info.op}`);
     peer.write(encodeAuth(ident, authHash(info.nonce, secret)));
