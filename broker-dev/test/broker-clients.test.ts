@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, before, describe, test } from 'node:test';
-import { encodeSubscribe, type HpfeedsClient } from 'catchall-lmtp/hpfeeds';
+import { encodeSubscribe, HpfeedsBrokerError, type HpfeedsClient } from 'catchall-lmtp/hpfeeds';
 import { JsonFileAuthStore } from '../src/auth/json-file.js';
 import { MetricsExporter } from '../src/broker/exporter.js';
 import { ClientPool, subscribed } from './client-helpers.js';
@@ -62,6 +62,27 @@ for (const kind of TRANSPORT_KINDS) describe(`hpfeeds broker with real clients o
       assert.deepEqual(s.messages.map((m) => m.payload.toString()), sent.map(String));
       assert.ok(s.messages.every((m) => m.ident === 'writer' && m.channel === 'spam.mails'));
     }
+  });
+
+  test('pub and sub ACL denials reach a library client as HpfeedsBrokerError with the broker text', async () => {
+    const b = await broker();
+    // Connects, does what the ACL forbids, and returns what the client surfaces; the broker then closes.
+    const denial = async (client: HpfeedsClient, forbidden: (c: HpfeedsClient) => Promise<unknown> | void) => {
+      await client.connect();
+      const error = once(client, 'error');
+      const disconnected = new Promise((resolve) => client.once('disconnected', resolve)); // once() would reject on 'error'
+      await forbidden(client);
+      const [err] = (await within(5000, 'the ERROR to reach the client', error)) as unknown[];
+      await within(5000, 'the client to be disconnected', disconnected);
+      assert.ok(err instanceof HpfeedsBrokerError, `error event carried ${String(err)}`);
+      return err;
+    };
+    const sub = await denial(pool.make(b, 'writer'), (c) => void c.subscribe('spam.mails'));
+    assert.equal(sub.text, 'Authkey not allowed to sub here. ident=writer, chan=spam.mails');
+    assert.equal(sub.message, 'hpfeeds broker error: Authkey not allowed to sub here. ident=writer, chan=spam.mails');
+    // The publish itself may resolve first (it was written); the denial arrives as the ERROR.
+    const pub = await denial(pool.make(b, 'reader'), (c) => c.publish('spam.mails', 'x').catch(() => {}));
+    assert.equal(pub.text, 'Authkey not allowed to pub here. ident=reader, chan=spam.mails');
   });
 
   test('a slow consumer is disconnected with "Backpressure deadline timer expired"; the others keep flowing', async () => {
