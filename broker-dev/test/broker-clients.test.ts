@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, before, describe, test } from 'node:test';
-import { encodeSubscribe, HpfeedsBrokerError, type HpfeedsClient } from 'catchall-lmtp/hpfeeds';
+import { encodePublish, encodeSubscribe, HpfeedsBrokerError, type HpfeedsClient } from 'catchall-lmtp/hpfeeds';
 import { JsonFileAuthStore } from '../src/auth/json-file.js';
 import { MetricsExporter } from '../src/broker/exporter.js';
 import { ClientPool, subscribed } from './client-helpers.js';
@@ -304,5 +304,26 @@ describe('hpfeeds broker: certificate verification and the metrics exporter', ()
     assert.equal(health.status, 200);
     await b.close();
     assert.equal((await fetch(`${exporter}/healthz`)).status, 503);
+  });
+
+  test('ACL failures are counted under the ident in the frame, as in the reference', async () => {
+    const b = await broker();
+    const exporter = await exporterFor(b);
+    const spoof = await b.authed('writer');
+    spoof.write(encodePublish('reader', 'spam.mails', Buffer.from('x')));
+    await spoof.expectErrorAndClose('Invalid authkey in message, ident=reader');
+    const sub = await b.authed('writer');
+    sub.write(encodeSubscribe('claimed', 'spam.mails')); // the text still names the authenticated ident
+    await sub.expectErrorAndClose('Authkey not allowed to sub here. ident=writer, chan=spam.mails');
+    const pub = await b.authed('writer');
+    pub.write(encodePublish('writer', 'not-allowed', Buffer.from('x')));
+    await pub.expectErrorAndClose('Authkey not allowed to pub here. ident=writer, chan=not-allowed');
+
+    const errors = (await (await fetch(`${exporter}/metrics`)).text()).split('\n').filter((l) => l.startsWith('hpfeeds_broker_connection_error_total{'));
+    assert.deepEqual(errors.sort(), [
+      'hpfeeds_broker_connection_error_total{ident="claimed",category="no-sub-permission"} 1',
+      'hpfeeds_broker_connection_error_total{ident="reader",category="ident-mismatch-pub"} 1',
+      'hpfeeds_broker_connection_error_total{ident="writer",category="no-pub-permission"} 1',
+    ]);
   });
 });

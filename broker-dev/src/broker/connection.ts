@@ -166,17 +166,19 @@ export class BrokerConnection {
     }
     switch (frame.op) {
       case 'publish':
+        // These failures are counted under the ident in the frame, not the authenticated one, as in the reference.
         if (frame.ident !== this.ident) {
-          this.fail('ident-mismatch-pub', `Invalid authkey in message, ident=${frame.ident}`);
+          this.fail('ident-mismatch-pub', `Invalid authkey in message, ident=${frame.ident}`, frame.ident);
         } else if (!this.pubchans.has(frame.channel)) {
-          this.fail('no-pub-permission', `Authkey not allowed to pub here. ident=${frame.ident}, chan=${frame.channel}`);
+          this.fail('no-pub-permission', `Authkey not allowed to pub here. ident=${frame.ident}, chan=${frame.channel}`, frame.ident);
         } else {
           this.ctx.publish(this, frame.channel, frame.payload);
         }
         return;
       case 'subscribe':
         if (!this.subchans.has(frame.channel)) {
-          this.fail('no-sub-permission', `Authkey not allowed to sub here. ident=${this.ident}, chan=${frame.channel}`);
+          // The text names the authenticated ident, the metric label the frame's: both as in the reference.
+          this.fail('no-sub-permission', `Authkey not allowed to sub here. ident=${this.ident}, chan=${frame.channel}`, frame.ident);
         } else {
           this.ctx.subscribe(this, frame.channel);
         }
