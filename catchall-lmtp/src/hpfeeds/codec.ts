@@ -68,6 +68,11 @@ function frame(opcode: number, parts: Buffer[]): Buffer {
   return Buffer.concat([header, ...parts], HEADER_SIZE + bodyLength);
 }
 
+/** A frame with any opcode byte and body, unchecked: for test vectors and deliberately odd frames. */
+export function encodeRawFrame(opcode: number, body: Buffer): Buffer {
+  return frame(opcode, [body]);
+}
+
 export function encodeError(text: string): Buffer {
   return frame(OP.ERROR, [Buffer.from(text, 'utf8')]);
 }
