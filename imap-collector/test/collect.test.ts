@@ -153,7 +153,7 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     await client.logout();
     // What the state file holds when the process died between the sinks' confirm and the STORE.
     const stateDir = path.join(dir, 'crash-state');
-    await UidStateFile.forMailbox(stateDir, `crash@127.0.0.1:${dovecot.imapsPort}/INBOX`).save({ uidValidity: uidValidity.toString(), lastUid: uid!, retry: [], unmarked: [uid!] });
+    await UidStateFile.forMailbox(stateDir, `crash@127.0.0.1:${dovecot.imapsPort}/INBOX`).save({ uidValidity: uidValidity.toString(), lastUid: uid!, pending: [], unmarked: [uid!] });
     const maildir = path.join(dir, 'crash-archive');
     const cfg = await writeConfigs(dir, [], [box('crash')]);
 
@@ -164,21 +164,35 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     assert.deepEqual(await readdir(path.join(maildir, 'new')), [], 'not sent again');
   });
 
-  it('-a also takes seen messages, each once; a recreated folder (new UIDVALIDITY) is collected anew', async () => {
+  it('-a takes every message not collected yet, also seen ones a default run passed over, each once; a recreated folder (new UIDVALIDITY) is collected anew', async () => {
     const maildir = path.join(dir, 'folders-archive');
     const cfg = await writeConfigs(dir, [], [box('folders', 'Junk')]);
-    const run = (fetchAll: boolean) => collectOnce(dir, { mailboxConfig: cfg.mailboxes, maildir, fetchAll, stateDir: path.join(dir, 'folders-state') });
+    const stateDir = path.join(dir, 'folders-state');
+    const run = (fetchAll: boolean) => collectOnce(dir, { mailboxConfig: cfg.mailboxes, maildir, fetchAll, stateDir });
     const collected = (r: Awaited<ReturnType<typeof run>>) => r.logs.filter((l) => l.msg === 'collected').map((l) => l.uid);
 
     const [seen1, seen2] = await dovecot.append('folders', [plain('seen-1'), plain('seen-2')], { mailbox: 'Junk', flags: ['\\Seen'] });
     const [unseen] = await dovecot.append('folders', [plain('unseen')], { mailbox: 'Junk' });
-    assert.deepEqual(collected(await run(true)), [seen1, seen2, unseen]);
-    assert.deepEqual(collected(await run(true)), []);
+    assert.deepEqual(collected(await run(false)), [unseen], 'a default run takes the unseen message only');
+    assert.deepEqual(collected(await run(true)), [seen1, seen2], '-a then takes the seen ones below it');
+    assert.deepEqual(collected(await run(true)), [], 'a third run takes nothing');
+    assert.deepEqual(collected(await run(false)), []);
+
     const [laterSeen] = await dovecot.append('folders', [plain('later-seen')], { mailbox: 'Junk', flags: ['\\Seen'] });
-    assert.deepEqual(collected(await run(false)), [], 'without -a a seen message is not taken');
     const [laterUnseen] = await dovecot.append('folders', [plain('later-unseen')], { mailbox: 'Junk' });
-    // The state is "highest UID collected": -a takes every message above it, seen or not.
-    assert.deepEqual(collected(await run(true)), [laterSeen, laterUnseen]);
+    assert.deepEqual(collected(await run(false)), [laterUnseen], 'without -a a seen message is not taken');
+    assert.deepEqual(collected(await run(true)), [laterSeen]);
+    // A passed-over message that someone marks unread again is unseen and not collected: a default run takes it.
+    const [readThenUnread] = await dovecot.append('folders', [plain('read-then-unread')], { mailbox: 'Junk', flags: ['\\Seen'] });
+    const [unseen3] = await dovecot.append('folders', [plain('unseen-3')], { mailbox: 'Junk' });
+    assert.deepEqual(collected(await run(false)), [unseen3]);
+    const flagger = await dovecot.client('folders');
+    await flagger.mailboxOpen('Junk');
+    await flagger.messageFlagsRemove(String(readThenUnread), ['\\Seen'], { uid: true });
+    await flagger.logout();
+    assert.deepEqual(collected(await run(false)), [readThenUnread]);
+    const state = await UidStateFile.forMailbox(stateDir, `folders@127.0.0.1:${dovecot.imapsPort}/Junk`).load();
+    assert.deepEqual(state?.pending, [], 'once -a took everything, nothing is left to remember');
 
     const client = await dovecot.client('folders');
     await client.mailboxDelete('Junk');
@@ -187,7 +201,8 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     const afterRecreate = await run(true);
     assert.ok(afterRecreate.logs.some((l) => l.msg === 'UIDVALIDITY changed; collecting the mailbox from the start'));
     assert.deepEqual(collected(afterRecreate), [fresh]);
-    assert.equal((await readdir(path.join(maildir, 'new'))).length, 6);
+    assert.equal((await readdir(path.join(maildir, 'new'))).length, 8);
+    assert.deepEqual(collected(await run(true)), []);
   });
 });
 

@@ -1,16 +1,18 @@
 // One collection pass over an open mailbox: find what was not collected yet, hand each message to
 // the sinks, and only once every sink confirmed it, remember its UID and mark it \Seen (or delete it).
 //
-// What "not collected yet" means is kept in the state file: every UID above `lastUid`, plus the UIDs
-// in `retry` that a sink refused (e.g. too big for the hpfeeds frame limit). A refused message stays
-// on the server untouched and is offered again on every pass; it does not hold up the messages after
-// it. When the refusal came from a disconnected sink, the pass stops instead: the rest would only be
-// refused too (and the attempt itself is what lets a sink like the maildir recover).
+// What "not collected yet" means is kept in the state file: every UID above `lastUid`, plus the
+// `pending` ranges below it: messages a default run passed over because they were \Seen (a later -a
+// run takes them), and messages a sink refused (e.g. too big for the hpfeeds frame limit). A refused
+// message stays on the server untouched and is offered again on every pass; it does not hold up the
+// messages after it. When the refusal came from a disconnected sink, the pass stops instead: the rest
+// would only be refused too (and the attempt itself is what lets a sink like the maildir recover).
 import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import type { CollectedMessage } from 'catchall-lmtp/sinks/sink';
 import { toCollectedMessage } from '../collect/to-message.js';
 import type { UidState, UidStateFile } from '../state/uid-state.js';
+import { addRange, removeUid, sameRanges, toSequenceSet, trimToExisting } from '../state/uid-ranges.js';
 
 /** Shaped like the LMTP collector's publishToAll result, which is what the service plugs in. */
 export type Deliver = (message: CollectedMessage) => Promise<{ ok: boolean; sinks: Record<string, string> }>;
@@ -92,37 +94,44 @@ async function knownState(o: PassOptions, uidValidity: string): Promise<UidState
   if (saved?.uidValidity === uidValidity) return saved;
   // The server renumbered the mailbox: old UIDs mean nothing now, so collection starts over.
   if (saved) o.logger.warn({ was: saved.uidValidity, now: uidValidity }, 'UIDVALIDITY changed; collecting the mailbox from the start');
-  return { uidValidity, lastUid: 0, unmarked: [], retry: [] };
+  return { uidValidity, lastUid: 0, pending: [], unmarked: [] };
 }
 
-/** UIDs to offer in this pass, ascending: new ones above lastUid, and earlier refusals still there. */
+/** UIDs to offer in this pass, ascending: new ones above lastUid, and pending ones that match. */
 async function candidates(o: PassOptions, state: UidState): Promise<number[]> {
   const selection = o.fetchAll ? { all: true } : { seen: false };
   // `N:*` also matches the highest UID when it is below N, hence the filter.
   const fresh = ((await o.client.search({ ...selection, uid: `${state.lastUid + 1}:*` }, { uid: true })) || []).filter((uid) => uid > state.lastUid);
-  let retry: number[] = [];
-  if (state.retry.length > 0) {
-    retry = (await o.client.search({ ...selection, uid: state.retry.join(',') }, { uid: true })) || [];
-    // Refusals that were deleted or read by someone else meanwhile are no longer ours to retry.
-    const gone = state.retry.filter((uid) => !retry.includes(uid));
-    if (gone.length > 0) {
-      state.retry = state.retry.filter((uid) => retry.includes(uid));
+  let earlier: number[] = [];
+  if (state.pending.length > 0) {
+    // Pending messages that someone else deleted meanwhile are dropped, so the ranges stay few.
+    const existing = (await o.client.search({ uid: toSequenceSet(state.pending) }, { uid: true })) || [];
+    const trimmed = trimToExisting(state.pending, existing);
+    if (!sameRanges(trimmed, state.pending)) {
+      state.pending = trimmed;
       await o.state.save(state);
     }
+    if (o.fetchAll) earlier = existing;
+    else if (state.pending.length > 0) earlier = (await o.client.search({ ...selection, uid: toSequenceSet(state.pending) }, { uid: true })) || [];
   }
-  const uids = [...retry, ...fresh].sort((a, b) => a - b);
-  if (uids.length > 0) o.logger.debug({ count: uids.length, retry: retry.length }, 'messages to collect');
+  const uids = [...earlier, ...fresh].sort((a, b) => a - b);
+  if (uids.length > 0) o.logger.debug({ count: uids.length, earlier: earlier.length }, 'messages to collect');
   return uids;
 }
 
 /**
- * Records one message's outcome in the state file. `confirmed` also lists it as unmarked until the
- * next save, which happens only after its \Seen/deletion went through.
+ * Records one message's outcome in the state file: everything between the previous lastUid and this
+ * UID was passed over (\Seen, or no longer there) and becomes pending; so does this one unless every
+ * sink confirmed it. `confirmed` also lists it as unmarked until the next save, which happens only
+ * after its \Seen/deletion went through.
  */
 async function save(o: PassOptions, state: UidState, uid: number, outcome: 'confirmed' | 'refused' | 'gone'): Promise<void> {
-  state.lastUid = Math.max(state.lastUid, uid);
-  state.retry = state.retry.filter((u) => u !== uid);
-  if (outcome === 'refused') state.retry.push(uid);
+  if (uid > state.lastUid) {
+    state.pending = addRange(state.pending, state.lastUid + 1, uid - 1);
+    state.lastUid = uid;
+  }
+  // A vanished UID is harmless in pending (never reused) and keeps its neighbours in one range.
+  state.pending = outcome === 'confirmed' ? removeUid(state.pending, uid) : addRange(state.pending, uid, uid);
   state.unmarked = outcome === 'confirmed' ? [uid] : [];
   await o.state.save(state);
 }
