@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { eventually, within } from './helpers.js';
+import { encodePublish, encodeSubscribe } from 'catchall-lmtp/hpfeeds';
+import { eventually, RawPeer, within } from './helpers.js';
 
 const BIN = path.join(import.meta.dirname, '..', 'bin');
 
@@ -31,10 +32,15 @@ function run(bin: 'hpfeeds-broker' | 'hpfeeds', args: string[], input?: Buffer, 
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const AUTH = {
+  writer: { owner: 'collector', secret: 'ws', pubchans: ['spam.mails'], subchans: [] },
+  reader: { owner: 'research', secret: 'rs', pubchans: [], subchans: ['spam.mails'] },
+};
 const logLines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('hpfeeds-broker and hpfeeds CLIs', () => {
   let dir: string;
+  let authFile: string;
   let broker: Run;
   let port: number;
   let tlsPort: number;
@@ -49,11 +55,8 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
 
   before(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hpfeeds-cli-'));
-    const auth = path.join(dir, 'auth.json');
-    await fs.writeFile(auth, JSON.stringify({
-      writer: { owner: 'collector', secret: 'ws', pubchans: ['spam.mails'], subchans: [] },
-      reader: { owner: 'research', secret: 'rs', pubchans: [], subchans: ['spam.mails'] },
-    }));
+    authFile = path.join(dir, 'auth.json');
+    await fs.writeFile(authFile, JSON.stringify(AUTH));
     cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
     await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
@@ -61,7 +64,7 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
     broker = run('hpfeeds-broker', [
       '--endpoint', 'tcp:port=0:interface=127.0.0.1',
       '--endpoint', `tls:port=0:interface=127.0.0.1:cert=${cert}:key=${key}`,
-      '--auth', auth, '--exporter', '127.0.0.1:0', '--name', 'cli-test', '--max-frame-size', '65536',
+      '--auth', authFile, '--exporter', '127.0.0.1:0', '--name', 'cli-test', '--max-frame-size', '65536',
     ]);
     await eventually('the broker to report its ports', () => broker.stdout().includes('exporter listening'), 15_000);
     const lines = logLines(broker.stdout());
@@ -161,6 +164,53 @@ describe('hpfeeds-broker and hpfeeds CLIs', () => {
     assert.match(metrics, /^hpfeeds_broker_connection_made_total \d+$/m);
     assert.match(metrics, /^process_cpu_seconds_total /m);
     assert.equal((await fetch(`http://127.0.0.1:${exporterPort}/healthz`)).status, 200);
+  });
+
+  test('--name is the broker name in INFO', async () => {
+    const peer = await RawPeer.connect(port);
+    const info = await peer.next();
+    assert.ok(info.op === 'info' && info.name === 'cli-test', JSON.stringify(info));
+    peer.destroy();
+  });
+
+  test('--max-connections: a connection over the limit gets ERROR and is closed; a freed slot is reusable', async () => {
+    const limited = run('hpfeeds-broker', ['--endpoint', 'tcp:port=0:interface=127.0.0.1', '--max-connections', '1']);
+    children.push(limited);
+    await eventually('the limited broker to listen', () => limited.stdout().includes('"msg":"listening"'), 15_000);
+    const limitedPort = logLines(limited.stdout()).find((l) => l.msg === 'listening')!.port as number;
+    const first = await RawPeer.connect(limitedPort);
+    assert.equal((await first.next()).op, 'info');
+    const second = await RawPeer.connect(limitedPort);
+    await second.expectErrorAndClose('Too many connections (limit 1)');
+    first.destroy();
+    await eventually('the slot to be free again', async () => {
+      const again = await RawPeer.connect(limitedPort);
+      const f = await again.next();
+      again.destroy();
+      return f.op === 'info';
+    });
+    limited.child.kill('SIGTERM');
+    assert.equal(await within(10_000, 'the limited broker to exit', limited.exited), 0);
+  });
+
+  test('--auth FILE.json is reloaded when the file changes: a new ident works without a restart', async () => {
+    const late = { owner: 'o', secret: 'late-secret', pubchans: [], subchans: ['spam.mails'] };
+    await (await RawPeer.authed(port, 'late', late.secret)).expectErrorAndClose('Authentication failed for late');
+    const reloads = () => logLines(broker.stdout()).filter((l) => l.msg === 'auth file reloaded' && l.idents === 3).length;
+    await fs.writeFile(authFile, JSON.stringify({ ...AUTH, late }));
+    await eventually('the broker to log the reload', () => reloads() > 0, 10_000);
+
+    const sub = await RawPeer.authed(port, 'late', late.secret);
+    sub.write(encodeSubscribe('late', 'spam.mails'));
+    const pub = await RawPeer.authed(port, 'writer', AUTH.writer.secret);
+    // The SUBSCRIBE may still be in flight: publish until one arrives (a PUBLISH has no reply to wait for).
+    await eventually('a message for the new ident', () => {
+      pub.write(encodePublish('writer', 'spam.mails', Buffer.from('for late')));
+      return sub.frames.length > 0;
+    });
+    const f = sub.frames[0]!;
+    assert.ok(f.op === 'publish' && f.ident === 'writer' && f.payload.toString() === 'for late', JSON.stringify(f));
+    for (const p of [sub, pub]) p.destroy();
   });
 
   test('--auth env, and SIGTERM with a client connected: stops and exits 0', async () => {
