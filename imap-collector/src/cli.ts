@@ -19,6 +19,7 @@ Options:
   -m, --mailbox-config FILE   YAML list of mailboxes (username, password, host, ...)  [IMAP_MAILBOX_CONFIG]
   -a, --fetch-all             collect every message not collected yet, not only unseen ones
   -d, --delete                delete and expunge collected messages instead of marking them \\Seen
+                                (without UIDPLUS on the server: only flag them \\Deleted)
   -c, --continuous-fetch      keep running: IMAP IDLE (polling without it), reconnect on failure
       --maildir DIR           also archive every message into this maildir (a sink like the others)
                                                                                        [IMAP_MAILDIR]

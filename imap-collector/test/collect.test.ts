@@ -19,14 +19,18 @@ const MiB = 1024 * 1024;
 
 describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
   let dovecot: Dovecot;
+  let noUidplus: Dovecot;
   let dir: string;
 
   before(async () => {
-    dovecot = await Dovecot.start(['bytes', 'partial', 'outage', 'folders', 'crash'].map((name) => ({ name, password: PASSWORD })));
+    [dovecot, noUidplus] = await Promise.all([
+      Dovecot.start(['bytes', 'partial', 'outage', 'folders', 'crash'].map((name) => ({ name, password: PASSWORD }))),
+      Dovecot.start([{ name: 'shared', password: PASSWORD }], { uidplus: false }),
+    ]);
     dir = await mkdtemp(path.join(tmpdir(), 'imap-collect-'));
   });
   after(async () => {
-    await dovecot?.stop();
+    await Promise.all([dovecot?.stop(), noUidplus?.stop()]);
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -121,6 +125,32 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     assert.deepEqual((await rabbit.waitFor(4)).map((m) => sha256(m.content)), [small1!, big!, small2!, big!].map(sha256));
   });
 
+  it('-d on a server without UIDPLUS flags collected messages \\Deleted but expunges nothing, so what others flagged \\Deleted stays', async () => {
+    // Read and deleted by the mailbox's owner in a client that has not expunged yet.
+    const [theirs] = await noUidplus.append('shared', [plain('owner-deleted')], { flags: ['\\Seen', '\\Deleted'] });
+    const mine = [plain('trap-1'), plain('trap-2')];
+    const uids = await noUidplus.append('shared', mine);
+    const maildir = path.join(dir, 'shared-archive');
+    const cfg = await writeConfigs(dir, [], [{ ...box('shared'), port: noUidplus.imapsPort }]);
+    const run = () => collectOnce(dir, { mailboxConfig: cfg.mailboxes, maildir, deleteAfter: true, stateDir: path.join(dir, 'shared-state') });
+
+    const first = await run();
+    assert.deepEqual(first.failed, [], JSON.stringify(first.logs));
+    assert.equal(first.logs.filter((l) => String(l.msg).startsWith('the server does not offer UIDPLUS')).length, 1, 'warned once for the session');
+    assert.deepEqual(first.logs.filter((l) => l.msg === 'collected').map((l) => [l.uid, l.action]), uids.map((uid) => [uid, 'flagged-deleted']));
+    assert.deepEqual((await archived(maildir)).map(sha256).sort(), mine.map(sha256).sort());
+    const stored = await noUidplus.messages('shared');
+    assert.deepEqual(
+      stored.map((m) => [m.uid, m.flags.has('\\Deleted'), m.flags.has('\\Seen')]),
+      [theirs, ...uids].map((uid) => [uid, true, true]),
+      "nothing expunged: the owner's message and the collected ones are all still there",
+    );
+
+    const second = await run();
+    assert.deepEqual(second.logs.filter((l) => l.msg === 'collected'), [], 'flagged messages are not collected again');
+    assert.equal((await noUidplus.messages('shared')).length, 3);
+  });
+
   it('with the broker down nothing is marked or deleted, and everything arrives exactly once when it is back', async (t) => {
     const rabbit = await RabbitConsumer.create();
     t.after(() => rabbit.close());
@@ -205,6 +235,11 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     assert.deepEqual(collected(await run(true)), []);
   });
 });
+
+async function archived(maildir: string): Promise<Buffer[]> {
+  const names = await readdir(path.join(maildir, 'new'));
+  return Promise.all(names.map((n) => readFile(path.join(maildir, 'new', n))));
+}
 
 /** A loopback port nobody listens on: bound by the OS, then released. */
 async function deadPort(): Promise<number> {

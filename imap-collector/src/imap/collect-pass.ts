@@ -24,7 +24,10 @@ export interface PassOptions {
   state: UidStateFile;
   /** -a: every message, not only unseen ones (already collected ones are still skipped). */
   fetchAll: boolean;
-  /** -d: delete and expunge instead of marking \Seen. */
+  /**
+   * -d: delete and expunge instead of marking \Seen. On a server without UIDPLUS only flags \Deleted
+   * (and \Seen): its plain EXPUNGE would also remove messages that others flagged \Deleted.
+   */
   deleteAfter: boolean;
   /** Hands the message to every sink; `ok` only once all of them confirmed. */
   deliver: Deliver;
@@ -79,7 +82,7 @@ export async function collectPass(o: PassOptions): Promise<PassResult> {
     // Remember first, then mark: if marking fails, the next pass finishes it without sending again.
     await save(o, state, uid, 'confirmed');
     await markCollected(o, [uid]);
-    o.logger.info({ ...line, action: o.deleteAfter ? 'deleted' : 'seen' }, 'collected');
+    o.logger.info({ ...line, action: markAction(o) }, 'collected');
     result.collected += 1;
   }
   if (state.unmarked.length > 0) {
@@ -144,8 +147,19 @@ async function finishUnmarked(o: PassOptions, state: UidState): Promise<void> {
   await o.state.save(state);
 }
 
+/** What marking a collected message does on this server. */
+export function markAction(o: Pick<PassOptions, 'client' | 'deleteAfter'>): 'seen' | 'deleted' | 'flagged-deleted' {
+  if (!o.deleteAfter) return 'seen';
+  return o.client.capabilities.has('UIDPLUS') ? 'deleted' : 'flagged-deleted';
+}
+
 async function markCollected(o: PassOptions, uids: number[]): Promise<void> {
   const range = uids.join(',');
-  const ok = o.deleteAfter ? await o.client.messageDelete(range, { uid: true }) : await o.client.messageFlagsAdd(range, ['\\Seen'], { uid: true });
-  if (!ok) throw new Error(`could not ${o.deleteAfter ? 'delete' : 'mark \\Seen'} UID ${range}`);
+  const action = markAction(o);
+  // messageDelete sends UID EXPUNGE (only these UIDs) with UIDPLUS, which markAction requires for 'deleted'.
+  const ok =
+    action === 'deleted'
+      ? await o.client.messageDelete(range, { uid: true })
+      : await o.client.messageFlagsAdd(range, action === 'seen' ? ['\\Seen'] : ['\\Seen', '\\Deleted'], { uid: true });
+  if (!ok) throw new Error(`could not ${action === 'seen' ? 'mark \\Seen' : action === 'deleted' ? 'delete' : 'flag \\Deleted'} UID ${range}`);
 }

@@ -9,7 +9,7 @@ import { UidStateFile } from '../state/uid-state.js';
 import type { ImapMetrics } from '../ops/imap-metrics.js';
 import { Backoff } from 'catchall-lmtp/hpfeeds/backoff';
 import { clientOptions } from './client-options.js';
-import { collectPass, type Deliver, type PassResult } from './collect-pass.js';
+import { collectPass, markAction, type Deliver, type PassResult } from './collect-pass.js';
 import { Wakeup } from './wakeup.js';
 
 export interface WorkerTiming {
@@ -137,6 +137,12 @@ export class MailboxWorker {
     try {
       await client.connect();
       this.log.info({ tls: this.o.mailbox.tls, idle: client.capabilities.has('IDLE') }, 'IMAP session open');
+      if (markAction({ client, deleteAfter: this.o.deleteAfter }) === 'flagged-deleted') {
+        this.log.warn(
+          'the server does not offer UIDPLUS: -d flags collected messages \\Deleted and \\Seen but does not expunge them ' +
+            '(a plain EXPUNGE would also remove messages that others flagged \\Deleted); they are not collected again',
+        );
+      }
       this.o.metrics?.connected.set({ mailbox: this.id }, 1);
       await client.mailboxOpen(this.o.mailbox.mailbox);
       for (;;) {

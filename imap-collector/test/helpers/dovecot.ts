@@ -32,7 +32,8 @@ export class Dovecot {
     private readonly users: Map<string, string>,
   ) {}
 
-  static async start(users: DovecotUser[], options: { idle?: boolean } = {}): Promise<Dovecot> {
+  /** `idle: false` / `uidplus: false`: a server that does not offer IDLE / UIDPLUS (RFC 4315). */
+  static async start(users: DovecotUser[], options: { idle?: boolean; uidplus?: boolean } = {}): Promise<Dovecot> {
     const dir = await mkdtemp(path.join(tmpdir(), 'dovecot-'));
     try {
       await chmod(dir, 0o755); // Dovecot's unprivileged processes must reach their sockets and the maildirs
@@ -45,7 +46,7 @@ export class Dovecot {
       ]);
       await writeFile(path.join(dir, 'passwd'), users.map((u) => `${u.name}:{PLAIN}${u.password}::::\n`).join(''));
       const [imapPort, imapsPort] = await freePorts(2);
-      await writeFile(path.join(dir, 'dovecot.conf'), config(dir, imapPort!, imapsPort!, options.idle ?? true));
+      await writeFile(path.join(dir, 'dovecot.conf'), config(dir, imapPort!, imapsPort!, { idle: options.idle ?? true, uidplus: options.uidplus ?? true }));
       const child = spawn('dovecot', ['-F', '-c', path.join(dir, 'dovecot.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -99,14 +100,15 @@ export class Dovecot {
   }
 
   /** Delivers messages into a user's mailbox with IMAP APPEND; returns their UIDs. */
-  async append(user: string, messages: Buffer[], options: { mailbox?: string; flags?: string[] } = {}): Promise<number[]> {
+  /** `date` becomes the messages' INTERNALDATE (the server's own arrival time otherwise). */
+  async append(user: string, messages: Buffer[], options: { mailbox?: string; flags?: string[]; date?: Date } = {}): Promise<number[]> {
     const client = await this.client(user);
     try {
       const mailbox = options.mailbox ?? 'INBOX';
       if (mailbox !== 'INBOX') await client.mailboxCreate(mailbox).catch(() => undefined);
       const uids: number[] = [];
       for (const m of messages) {
-        const r = await client.append(mailbox, m, options.flags ?? []);
+        const r = await client.append(mailbox, m, options.flags ?? [], options.date);
         if (!r || r.uid === undefined) throw new Error('APPEND returned no UID');
         uids.push(r.uid);
       }
@@ -137,7 +139,9 @@ export class Dovecot {
   }
 }
 
-function config(dir: string, imapPort: number, imapsPort: number, idle: boolean): string {
+function config(dir: string, imapPort: number, imapsPort: number, offer: { idle: boolean; uidplus: boolean }): string {
+  // Dovecot's capability list is replaced as a whole; this is a minimal one without what is switched off.
+  const capabilities = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'LOGIN-REFERRALS', 'ID', 'ENABLE', ...(offer.idle ? ['IDLE'] : []), ...(offer.uidplus ? ['UIDPLUS'] : [])];
   return `
 base_dir = ${dir}/run
 state_dir = ${dir}/state
@@ -172,7 +176,7 @@ service anvil {
     mode = 0
   }
 }
-${idle ? '' : 'imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE UIDPLUS\n'}service imap-login {
+${offer.idle && offer.uidplus ? '' : `imap_capability = ${capabilities.join(' ')}\n`}service imap-login {
   inet_listener imap {
     port = ${imapPort}
   }
