@@ -136,7 +136,9 @@ export class MailboxWorker {
     const startedAt = Date.now();
     try {
       await client.connect();
-      this.log.info({ tls: this.o.mailbox.tls, idle: client.capabilities.has('IDLE') }, 'IMAP session open');
+      // What the connection is, not what was asked for: the TLS version negotiated, false in cleartext.
+      const tls = client.tls ? client.tls.version : false;
+      this.log.info({ tls, tlsMode: this.o.mailbox.tls, idle: client.capabilities.has('IDLE') }, 'IMAP session open');
       if (markAction({ client, deleteAfter: this.o.deleteAfter }) === 'flagged-deleted') {
         this.log.warn(
           'the server does not offer UIDPLUS: -d flags collected messages \\Deleted and \\Seen but does not expunge them ' +
