@@ -16,6 +16,8 @@ import { decodeJsonPayload, RABBIT_URL, RabbitConsumer } from './helpers/rabbit.
 
 const PASSWORD = 'trap-password';
 const MiB = 1024 * 1024;
+// Given to APPEND, so it is the server's INTERNALDATE (IMAP keeps whole seconds) and unlike the time of the run.
+const DELIVERED_AT = new Date('2021-03-04T05:06:07.000Z');
 
 describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
   let dovecot: Dovecot;
@@ -49,7 +51,7 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     const hpfeeds = await HpfeedsFixture.start({ maxFrameSize: 16 * MiB });
     t.after(() => hpfeeds.close());
     const messages = [plain('ascii'), latin1('latin1'), utf8('utf8'), base64Part('base64'), large('large', 5 * MiB)];
-    const uids = await dovecot.append('bytes', messages);
+    const uids = await dovecot.append('bytes', messages, { date: DELIVERED_AT });
     const [alreadyRead] = await dovecot.append('bytes', [plain('read-by-someone')], { flags: ['\\Seen'] });
     const cfg = await writeConfigs(dir, [rabbit.sink('json'), hpfeeds.sink('raw', 16 * MiB)], [box('bytes')]);
     const maildir = path.join(dir, 'bytes-archive');
@@ -71,7 +73,7 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
       assert.equal(envelope.mailbox, 'INBOX');
       assert.equal(envelope.uid, uids[i]);
       assert.equal(envelope.size, messages[i]!.length);
-      assert.match(String(envelope.internaldate), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      assert.equal(envelope.internaldate, DELIVERED_AT.toISOString());
     });
     // hpfeeds, raw format: the payload is the message itself.
     const hp = await hpfeeds.waitFor(messages.length);
@@ -101,7 +103,7 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     const hpfeeds = await HpfeedsFixture.start({ maxFrameSize: 4 * MiB });
     t.after(() => hpfeeds.close());
     const [small1, big, small2] = [plain('small-1'), large('too-big-for-hpfeeds', 2 * MiB), plain('small-2')];
-    const [, bigUid] = await dovecot.append('partial', [small1!, big!, small2!]);
+    const [small1Uid, bigUid] = await dovecot.append('partial', [small1!, big!, small2!], { date: DELIVERED_AT });
     const run = async (hpfeedsFrameLimit: number) => {
       const cfg = await writeConfigs(dir, [rabbit.sink('raw'), hpfeeds.sink('raw', hpfeedsFrameLimit)], [box('partial')]);
       return collectOnce(dir, { feedConfig: cfg.feed, mailboxConfig: cfg.mailboxes, deleteAfter: true, stateDir: path.join(dir, 'partial-state') });
@@ -122,7 +124,31 @@ describe('collecting into RabbitMQ, hpfeeds and a maildir', () => {
     assert.deepEqual(await dovecot.messages('partial'), []);
     assert.ok((await hpfeeds.waitFor(3))[2]!.payload.equals(big!));
     // RabbitMQ took the big one both times: delivery is at least once, never at most once.
-    assert.deepEqual((await rabbit.waitFor(4)).map((m) => sha256(m.content)), [small1!, big!, small2!, big!].map(sha256));
+    const amqp = await rabbit.waitFor(4);
+    assert.deepEqual(amqp.map((m) => sha256(m.content)), [small1!, big!, small2!, big!].map(sha256));
+    // raw format: the body is the message, the envelope travels in x- headers.
+    const client = await dovecot.client('partial');
+    const { uidValidity } = await client.mailboxOpen('INBOX');
+    await client.logout();
+    const published = amqp[0]!;
+    assert.equal(published.properties.contentType, 'message/rfc822');
+    assert.equal(published.properties.messageId, sha256(small1!));
+    const headers = published.properties.headers ?? {};
+    assert.deepEqual(
+      Object.fromEntries(['x-source', 'x-account', 'x-mailbox', 'x-uid', 'x-uid-validity', 'x-internaldate', 'x-sha256', 'x-size', 'x-mail-from', 'x-rcpt-to'].map((k) => [k, headers[k]])),
+      {
+        'x-source': 'imap',
+        'x-account': 'partial',
+        'x-mailbox': 'INBOX',
+        'x-uid': small1Uid,
+        'x-uid-validity': uidValidity.toString(),
+        'x-internaldate': DELIVERED_AT.toISOString(),
+        'x-sha256': sha256(small1!),
+        'x-size': small1!.length,
+        'x-mail-from': '',
+        'x-rcpt-to': [],
+      },
+    );
   });
 
   it('-d on a server without UIDPLUS flags collected messages \\Deleted but expunges nothing, so what others flagged \\Deleted stays', async () => {
