@@ -1,7 +1,7 @@
 // The imap-collector binary as an operator runs it: help, exit codes, a certificate trusted through
 // NODE_EXTRA_CA_CERTS, the metrics endpoint, and a clean stop on SIGTERM.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ describe('imap-collector command line', () => {
   let dir: string;
 
   before(async () => {
-    dovecot = await Dovecot.start(['good', 'locked-out', 'verified'].map((name) => ({ name, password: PASSWORD })));
+    dovecot = await Dovecot.start(['good', 'locked-out', 'verified', 'short-flags'].map((name) => ({ name, password: PASSWORD })));
     dir = await mkdtemp(path.join(tmpdir(), 'imap-cli-'));
   });
   after(async () => {
@@ -59,6 +59,25 @@ describe('imap-collector command line', () => {
     const done = run.logs.find((l) => l.msg === 'done');
     assert.deepEqual(done?.failed, [`locked-out@127.0.0.1:${dovecot.imapsPort}/INBOX`]);
     assert.equal(done?.name, 'imap-collector');
+  });
+
+  it('-f FEED -m MAILBOXES -a -d -v: takes a seen message too, deletes it once archived, and logs at debug level', async () => {
+    const message = plain('cli-short-flags');
+    await dovecot.append('short-flags', [message], { flags: ['\\Seen'] });
+    const archive = path.join(dir, 'short-flags-archive');
+    const cfg = await writeConfigs(dir, [{ type: 'maildir', dir: archive }], [
+      { username: 'short-flags', password: PASSWORD, port: dovecot.imapsPort, tls: 'implicit', verify_cert: false },
+    ]);
+    const run = await runCollector(['-f', cfg.feed, '-m', cfg.mailboxes, '-a', '-d', '-v', '--state-dir', path.join(dir, 'state')], { cwd: dir });
+    assert.equal(run.code, 0, run.describe());
+    const names = await readdir(path.join(archive, 'new'));
+    assert.equal(names.length, 1);
+    assert.ok((await readFile(path.join(archive, 'new', names[0]!))).equals(message), 'archived byte for byte');
+    assert.deepEqual(await dovecot.messages('short-flags'), [], 'deleted from the server');
+    assert.equal(run.messages('collected')[0]?.action, 'deleted');
+    const debug = run.logs.filter((l) => l.level === 'debug');
+    assert.ok(debug.some((l) => l.msg === 'messages to collect'), "the collector's own debug lines");
+    assert.ok(debug.some((l) => l.component === 'imapflow'), "imapflow's protocol dialogue");
   });
 
   it('-c: verifies the certificate against NODE_EXTRA_CA_CERTS, serves /metrics and /readyz, and exits 0 on SIGTERM', async (t) => {
