@@ -2,8 +2,8 @@
 # make lint: what can be checked without a Docker engine, in well under 30 s.
 #   1. shellcheck on every shell script (postfix/, scripts/, .ci/);
 #   2. docker-compose.yml resolved by Debian's docker-compose (v1: its bundled compose-spec schema)
-#      without a .env and with .env.example, with no variable left unset, then the appliance's own
-#      rules on both results (scripts/lint/compose.mjs);
+#      without a .env and with .env.example, each also with the imap profile, with no variable left
+#      unset, then the appliance's own rules on every result (scripts/lint/compose.mjs);
 #   3. every Dockerfile parsed, its COPY sources checked against the context and .dockerignore, and the
 #      runtime stage of each Node image replayed natively: its `npm ci --omit=dev -w …`, then its
 #      entrypoint with --help (scripts/lint/dockerfile.mjs).
@@ -52,8 +52,8 @@ fi
 # ---- docker-compose.yml -------------------------------------------------------------------------------
 # A clean environment, so variables exported in this shell cannot hide a missing default.
 : >"$tmp/empty.env"
-compose_variant() { # NAME ENV_FILE
-  if env -i PATH="$PATH" HOME="$HOME" docker-compose --project-directory "$ROOT" -f docker-compose.yml \
+compose_variant() { # NAME ENV_FILE [VAR=VALUE...]
+  if env -i PATH="$PATH" HOME="$HOME" "${@:3}" docker-compose --project-directory "$ROOT" -f docker-compose.yml \
     --env-file "$2" config >"$tmp/compose-$1.yml" 2>"$tmp/compose-$1.err" && ! grep -q WARNING "$tmp/compose-$1.err"; then
     return 0
   fi
@@ -62,8 +62,10 @@ compose_variant() { # NAME ENV_FILE
   failed+=("docker-compose config ($1)")
   return 1
 }
-if compose_variant no-env "$tmp/empty.env" && compose_variant env-example .env.example; then
-  node scripts/lint/compose.mjs "$tmp/compose-no-env.yml" "$tmp/compose-env-example.yml" || failed+=("compose rules")
+# The imap profile too (the environment wins over the env file, as in compose).
+if compose_variant no-env "$tmp/empty.env" && compose_variant env-example .env.example &&
+  compose_variant imap "$tmp/empty.env" COMPOSE_PROFILES=imap && compose_variant env-example-imap .env.example COMPOSE_PROFILES=dev,imap; then
+  node scripts/lint/compose.mjs "$tmp"/compose-{no-env,env-example,imap,env-example-imap}.yml || failed+=("compose rules")
 fi
 
 # ---- Dockerfiles ----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 // Checks what a schema cannot: the appliance's compose rules, on the configuration as docker-compose
 // resolved it (`docker-compose config` output, one file per variable set, given as arguments).
-//   - with and without the `dev` profile, every dependency of a started service is started too, and
-//     waits for health (a dependency on a profile-only service breaks `up` without that profile);
+//   - with any set of the `dev` and `imap` profiles, every dependency of a started service is started
+//     too, and waits for health (a dependency on a profile-only service breaks `up` without that profile);
 //   - every service restarts unless stopped, has a healthcheck (in the file or its image's Dockerfile)
 //     and a stop_grace_period; the collector's is longer than its drain timeout;
 //   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
@@ -11,10 +11,14 @@
 //     in .env.example;
 //   - the collector accepts its configuration as the container would get it (image ENV, the service's
 //     environment, config/collector.yml through its bind mount): `catchall-lmtp --check-config`, with
-//     the brokers of .env.example as sinks, and none (spool only) without a .env.
+//     the brokers of .env.example as sinks, and none (spool only) without a .env;
+//   - the imap-collector service, run natively the same way: without a mailbox list it exits 2 saying
+//     how to write one; with one, `--check-config` accepts it with the same sinks (and without a .env,
+//     with no broker at all, exits 2 saying so); its start-up wrapper runs the image's ENTRYPOINT.
 // Usage: node scripts/lint/compose.mjs RESOLVED.yml...   (run from the repository root)
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { register } from 'tsx/esm/api';
 import YAML from 'yaml';
@@ -59,7 +63,7 @@ for (const file of files) {
   const services = config.services ?? {};
   const at = (svc, text) => problems.push(`${file}: service ${svc}: ${text}`);
 
-  for (const profiles of [[], ['dev']]) {
+  for (const profiles of [[], ['dev'], ['imap'], ['dev', 'imap']]) {
     const active = (name) => {
       const own = services[name]?.profiles ?? [];
       return own.length === 0 || own.some((p) => profiles.includes(p));
@@ -98,6 +102,8 @@ for (const file of files) {
   const collector = services['catchall-lmtp'];
   const collectorConfig = collector && checkCollectorConfig(file, collector);
   if (collectorConfig) checkLimits(file, services, collectorConfig);
+  const imapConfig = services['imap-collector'] && checkImapCollector(file, services['imap-collector']);
+  if (imapConfig) checkLimits(file, services, imapConfig, 'imap-collector');
   checkMounts(file, services);
   if (collector) {
     const env = collector.environment ?? {};
@@ -117,23 +123,80 @@ function imageEnv(dockerfile) {
   return env;
 }
 
-function checkCollectorConfig(file, svc) {
-  const at = (text) => problems.push(`${file}: service catchall-lmtp: ${text}`);
-  const env = { PATH: process.env.PATH, ...imageEnv(join(svc.build.context, svc.build.dockerfile)), ...svc.environment };
-  // The config file as the container sees it, through the bind mounts.
+/** The host path behind a path inside the container, through the service's bind mounts. */
+function hostPath(svc, path) {
   for (const volume of svc.volumes ?? []) {
     const [source, target] = String(volume).split(':');
-    if (source.startsWith('/') && env.CATCHALL_CONFIG?.startsWith(`${target}/`)) env.CATCHALL_CONFIG = source + env.CATCHALL_CONFIG.slice(target.length);
+    if (source.startsWith('/') && path?.startsWith(`${target}/`)) return source + path.slice(target.length);
   }
+  return path;
+}
+
+/** The environment a service's process gets: its image's ENV, then the service's environment. */
+function containerEnv(svc) {
+  return { PATH: process.env.PATH, ...imageEnv(join(svc.build.context, svc.build.dockerfile)), ...svc.environment };
+}
+
+/** The sinks --check-config printed are the brokers the environment names. */
+function checkSinks(at, env, config, who) {
+  const expected = [env.AMQP_URL || env.AMQP_HOST ? 'amqp' : '', env.HPFEEDS_HOST ? 'hpfeeds' : ''].filter(Boolean).join(',');
+  const sinks = config.sinks.map((x) => x.type).sort().join(',');
+  if (sinks !== expected) at(`${who} would publish to [${sinks}], expected [${expected}]`);
+}
+
+function checkCollectorConfig(file, svc) {
+  const at = (text) => problems.push(`${file}: service catchall-lmtp: ${text}`);
+  const env = containerEnv(svc);
+  env.CATCHALL_CONFIG = hostPath(svc, env.CATCHALL_CONFIG);
   const r = spawnSync(process.execPath, ['catchall-lmtp/bin/catchall-lmtp.js', '--check-config'], { env, encoding: 'utf8', timeout: 20_000 });
   if (r.status !== 0) return void at(`catchall-lmtp --check-config rejects its configuration:\n${(r.stderr || r.stdout).trim()}`);
   const config = JSON.parse(r.stdout);
-  const expected = [env.AMQP_URL || env.AMQP_HOST ? 'amqp' : '', env.HPFEEDS_HOST ? 'hpfeeds' : ''].filter(Boolean).join(',');
-  const sinks = config.sinks.map((x) => x.type).sort().join(',');
-  if (sinks !== expected) at(`the collector would publish to [${sinks}], expected [${expected}]`);
+  checkSinks(at, env, config, 'the collector');
   if (config.lmtp.host !== '0.0.0.0' || config.lmtp.port !== 24) at(`the collector would listen on ${config.lmtp.host}:${config.lmtp.port}, Postfix sends to 0.0.0.0:24`);
   if (!config.spool.dir && env.CATCHALL_MAILDIR !== '') at('spool mode is off although CATCHALL_MAILDIR is not set empty');
   return config;
+}
+
+/**
+ * imap-collector as its container would start: the service's entrypoint (a shell wrapper that refuses a
+ * missing mailbox list, then runs the image's ENTRYPOINT), with paths mapped through its bind mounts.
+ */
+function checkImapCollector(file, svc) {
+  const at = (text) => problems.push(`${file}: service imap-collector: ${text}`);
+  const dockerfile = join(svc.build.context, svc.build.dockerfile);
+  const imageEntrypoint = JSON.parse(/^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(dockerfile, 'utf8'))?.[1] ?? '[]');
+  const [shell, flag, script, ...scriptArgs] = svc.entrypoint ?? [];
+  // docker-compose config keeps $$ (compose's escape for a literal $) as it is.
+  const wrapper = String(script ?? '').replaceAll('$$', '$');
+  if (shell !== '/bin/sh' || flag !== '-c' || !wrapper.includes(`exec ${imageEntrypoint.join(' ')} "$@"`)) {
+    return void at(`its entrypoint must be /bin/sh -c '... exec ${imageEntrypoint.join(' ')} "$@"' (the image's ENTRYPOINT), got ${JSON.stringify(svc.entrypoint)}`);
+  }
+  const tmp = mkdtempSync(join(tmpdir(), 'lint-imap-'));
+  try {
+    const env = containerEnv(svc);
+    env.IMAP_FEED_CONFIG = hostPath(svc, env.IMAP_FEED_CONFIG);
+    const run = (mailboxes, args) =>
+      spawnSync(shell, [flag, wrapper, ...scriptArgs, ...args], { env: { ...env, IMAP_MAILBOX_CONFIG: mailboxes }, encoding: 'utf8', timeout: 20_000 });
+
+    const missing = run(join(tmp, 'mailboxes.yml'), svc.command ?? []);
+    if (missing.status !== 2 || !/no mailbox list at .*config\/mailboxes\.example\.yml/s.test(missing.stderr)) {
+      at(`without a mailbox list it should exit 2 saying how to write one; it exited ${missing.status}:\n${(missing.stderr || missing.stdout).trim()}`);
+    }
+    const mailboxes = join(tmp, 'mailboxes.yml');
+    writeFileSync(mailboxes, '- { username: lint, password: lint, protocol: imap, host: imap.example.org }\n');
+    const r = run(mailboxes, ['--check-config']);
+    // Unlike catchall-lmtp it has no spool to archive into: with no broker (no .env) it must say so.
+    if (!env.AMQP_URL && !env.AMQP_HOST && !env.HPFEEDS_HOST && !env.IMAP_MAILDIR) {
+      if (r.status !== 2 || !/no destination configured/.test(r.stderr)) at(`with no broker configured it should exit 2 saying so; it exited ${r.status}:\n${(r.stderr || r.stdout).trim()}`);
+      return undefined;
+    }
+    if (r.status !== 0) return void at(`imap-collector --check-config rejects its configuration:\n${(r.stderr || r.stdout).trim()}`);
+    const config = JSON.parse(r.stdout);
+    checkSinks(at, env, config, 'the IMAP collector');
+    return config;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** The paths the images read (their ENV) are the ones the compose file mounts, so neither can drift. */
@@ -158,17 +221,19 @@ function checkMounts(file, services) {
 }
 
 /** Limits that must fit together: what Postfix accepts, the collector takes; what it sends, the broker takes. */
-function checkLimits(file, services, config) {
-  const at = (text) => problems.push(`${file}: ${text}`);
-  const postfixLimit = Number(services.postfix?.environment?.MESSAGE_SIZE_LIMIT ?? 10_240_000);
-  // Postfix adds its Received: header (a few hundred bytes) before the LMTP hand-over.
-  if (postfixLimit !== 0 && config.lmtp.maxMessageSize < postfixLimit + 4096) {
-    at(`the collector's size limit ${config.lmtp.maxMessageSize} leaves no room above Postfix's MESSAGE_SIZE_LIMIT ${postfixLimit} for its Received: header; such mail would be retried until it expires`);
+function checkLimits(file, services, config, who = 'catchall-lmtp') {
+  const at = (text) => problems.push(`${file}: service ${who}: ${text}`);
+  if (config.lmtp) {
+    const postfixLimit = Number(services.postfix?.environment?.MESSAGE_SIZE_LIMIT ?? 10_240_000);
+    // Postfix adds its Received: header (a few hundred bytes) before the LMTP hand-over.
+    if (postfixLimit !== 0 && config.lmtp.maxMessageSize < postfixLimit + 4096) {
+      at(`the collector's size limit ${config.lmtp.maxMessageSize} leaves no room above Postfix's MESSAGE_SIZE_LIMIT ${postfixLimit} for its Received: header; such mail would be retried until it expires`);
+    }
   }
   const broker = services['hpfeeds-broker'];
   const brokerFrame = Number(/--max-frame-size=(\d+)/.exec((broker?.command ?? []).join(' '))?.[1] ?? 1_048_581);
   for (const sink of config.sinks.filter((x) => x.type === 'hpfeeds' && x.host === 'hpfeeds-broker')) {
-    if (sink.maxFrameSize > brokerFrame) at(`the collector sends hpfeeds frames up to ${sink.maxFrameSize} bytes, the dev broker accepts ${brokerFrame}`);
+    if (sink.maxFrameSize > brokerFrame) at(`it sends hpfeeds frames up to ${sink.maxFrameSize} bytes, the dev broker accepts ${brokerFrame}`);
   }
 }
 
@@ -190,4 +255,4 @@ if (problems.length) {
   console.error([...new Set(problems)].join('\n'));
   process.exit(1);
 }
-console.log(`docker-compose.yml: ok (${files.length} resolved variants, profiles: none and dev)`);
+console.log(`docker-compose.yml: ok (${files.length} resolved variants, profiles: none, dev, imap, dev+imap)`);
