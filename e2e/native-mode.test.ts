@@ -84,11 +84,33 @@ describe('native mode: native-up, reload, native-down', () => {
   const amqpGot: Delivered[] = [];
   const hpfeedsGot: Delivered[] = [];
 
+  /** Both copies of the message carrying `token`, once both brokers have it. */
+  const atBothBrokers = (token: string, ms?: number) => {
+    const has = (d: Delivered) => d.bytes.includes(token);
+    return eventually('the message at both brokers', () => {
+      const pair = [hpfeedsGot.find(has), amqpGot.find(has)];
+      return pair[0] && pair[1] ? (pair as [Delivered, Delivered]) : undefined;
+    }, ms);
+  };
+
   before(async () => {
     env = await nativeEnv();
     const up = await script('native-up.sh', env);
     assert.equal(up.code, 0, up.output);
     assert.match(up.output, /native-up: ready/);
+    // What native-up wrote down for other tools: the hpfeeds reader's secret and the frame limit.
+    const recorded = await fs.readFile(path.join(env.NATIVE_DIR!, 'native.env'), 'utf8');
+    const secret = /^export HPFEEDS_READER_SECRET=(\S+)$/m.exec(recorded)?.[1];
+    const maxFrameSize = Number(/^export HPFEEDS_MAX_FRAME_SIZE=(\d+)$/m.exec(recorded)?.[1]);
+    assert.ok(secret, 'native.env records the reader secret');
+    assert.ok(maxFrameSize > 2_000_000, `native.env records a frame limit above 2 MB (${maxFrameSize})`);
+    hpfeeds = new HpfeedsClient({ host: '127.0.0.1', port: Number(env.HPFEEDS_PORT), ident: 'reader', secret, maxFrameSize, reconnect: false });
+    hpfeeds.on('message', (m: { payload: Buffer }) => hpfeedsGot.push(decodePayload(m.payload)));
+    hpfeeds.subscribe('spam.mails');
+    await hpfeeds.connect();
+    amqpConn = await amqp.connect(AMQP_URL);
+    const ch = await amqpConn.createChannel();
+    await ch.consume(env.AMQP_QUEUE!, (m) => m && amqpGot.push(decodePayload(m.content)), { noAck: true });
   });
   after(async () => {
     await hpfeeds?.close();
@@ -97,27 +119,24 @@ describe('native mode: native-up, reload, native-down', () => {
   });
 
   test('trap mail to the native ports reaches the hpfeeds broker and RabbitMQ, intact', async () => {
-    // What native-up wrote down for other tools: the hpfeeds reader's secret.
-    const recorded = await fs.readFile(path.join(env.NATIVE_DIR!, 'native.env'), 'utf8');
-    const secret = /^export HPFEEDS_READER_SECRET=(\S+)$/m.exec(recorded)?.[1];
-    assert.ok(secret, 'native.env records the reader secret');
-    hpfeeds = new HpfeedsClient({ host: '127.0.0.1', port: Number(env.HPFEEDS_PORT), ident: 'reader', secret, reconnect: false });
-    hpfeeds.on('message', (m: { payload: Buffer }) => hpfeedsGot.push(decodePayload(m.payload)));
-    hpfeeds.subscribe('spam.mails');
-    await hpfeeds.connect();
-    amqpConn = await amqp.connect(AMQP_URL);
-    const ch = await amqpConn.createChannel();
-    await ch.consume(env.AMQP_QUEUE!, (m) => m && amqpGot.push(decodePayload(m.content)), { noAck: true });
-
     const { token, data } = trapMessage(undefined, undefined, `native@${TRAP}`);
     await sendEmail({ port: Number(env.SMTPS_PORT), tls: 'implicit', to: `native@${TRAP}`, data });
-    const has = (d: Delivered) => d.bytes.includes(token);
-    const [fromHpfeeds, fromAmqp] = await eventually('the message at both brokers', () => {
-      const pair = [hpfeedsGot.find(has), amqpGot.find(has)];
-      return pair[0] && pair[1] ? (pair as [Delivered, Delivered]) : undefined;
-    });
+    const [fromHpfeeds, fromAmqp] = await atBothBrokers(token);
     assertIntact(fromHpfeeds, data, /by \S+ \(Postfix\)/);
     assertIntact(fromAmqp, data, /by \S+ \(Postfix\)/);
+  });
+
+  test('a 1.5 MB 8-bit message reaches hpfeeds intact: its base64 JSON frame is over the reference 1 MiB', async () => {
+    // Latin-1, so the payload is base64 (~2 MB): the broker, the collector and the reader all must
+    // take frames that large, as native-up configures them.
+    const line = Buffer.from(`${'caf\xe9 na\xefve \xa9 '.repeat(5).slice(0, 74)}\r\n`, 'latin1');
+    const { token, data } = trapMessage(undefined, '', `big@${TRAP}`);
+    const sent = Buffer.concat([data, ...Array<Buffer>(Math.ceil(1_500_000 / line.length)).fill(line)]);
+    await sendEmail({ port: Number(env.SMTP_PORT), to: `big@${TRAP}`, data: sent });
+    const [fromHpfeeds, fromAmqp] = await atBothBrokers(token, 30_000);
+    assert.ok(fromHpfeeds.bytes.length > 1_500_000);
+    assertIntact(fromHpfeeds, sent, /by \S+ \(Postfix\)/);
+    assertIntact(fromAmqp, sent, /by \S+ \(Postfix\)/);
   });
 
   test('make reload applies an edited relay_domains at once', async () => {

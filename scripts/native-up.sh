@@ -37,6 +37,8 @@ export CATCHALL_METRICS_PORT=${CATCHALL_METRICS_PORT:-9124}
 AMQP_HOST=${AMQP_HOST:-127.0.0.1} AMQP_PORT=${AMQP_PORT:-5672}
 AMQP_EXCHANGE=${AMQP_EXCHANGE:-spam} AMQP_ROUTING_KEY=${AMQP_ROUTING_KEY:-spam.mails} AMQP_QUEUE=${AMQP_QUEUE:-spam.mails}
 HPFEEDS_CHANNELS=${HPFEEDS_CHANNELS:-spam.mails}
+# The broker's --max-frame-size and the collector's limit, as in docker-compose.yml.
+export HPFEEDS_MAX_FRAME_SIZE=${HPFEEDS_MAX_FRAME_SIZE:-16777216}
 NATIVE_TIMEOUT=${NATIVE_TIMEOUT:-30}
 
 export POSTFIX_CONFIG_DIR=$NATIVE_DIR/postfix POSTFIX_QUEUE_DIR=$NATIVE_DIR/queue POSTFIX_DATA_DIR=$NATIVE_DIR/data
@@ -91,7 +93,7 @@ rm -f "$NATIVE_DIR/native.env" # it holds a secret: recreated owner-only
 (umask 077 && {
   for v in NATIVE_DIR SMTP_PORT SUBMISSION_PORT SMTPS_PORT LMTP_PORT HPFEEDS_PORT CATCHALL_METRICS_PORT \
     POSTFIX_CONFIG_DIR POSTFIX_QUEUE_DIR POSTFIX_DATA_DIR MAILLOG_FILE LISTEN_ADDRESS INET_PROTOCOLS \
-    RELAY_DOMAINS_FILE CERTS_DIR LMTP_HOST HPFEEDS_CHANNELS HPFEEDS_READER_IDENT HPFEEDS_READER_SECRET \
+    RELAY_DOMAINS_FILE CERTS_DIR LMTP_HOST HPFEEDS_CHANNELS HPFEEDS_MAX_FRAME_SIZE HPFEEDS_READER_IDENT HPFEEDS_READER_SECRET \
     AMQP_EXCHANGE AMQP_ROUTING_KEY AMQP_QUEUE; do
     printf 'export %s=%q\n' "$v" "${!v}"
   done
@@ -114,7 +116,7 @@ cd "$NATIVE_DIR"
 
 start_bg hpfeeds-broker "$NATIVE_DIR/log/hpfeeds-broker.log" "$NATIVE_DIR/run/hpfeeds-broker.pid" \
   node "$ROOT/broker-dev/bin/hpfeeds-broker.js" --endpoint "tcp:port=$HPFEEDS_PORT:interface=127.0.0.1" \
-  --auth "$auth" --name native
+  --auth "$auth" --name native --max-frame-size "$HPFEEDS_MAX_FRAME_SIZE"
 wait_ready "hpfeeds-broker on 127.0.0.1:$HPFEEDS_PORT" "$NATIVE_TIMEOUT" "$NATIVE_DIR/run/hpfeeds-broker.pid" hpfeeds-broker \
   "$NATIVE_DIR/log/hpfeeds-broker.log" tcp_open 127.0.0.1 "$HPFEEDS_PORT"
 

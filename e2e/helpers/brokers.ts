@@ -13,6 +13,8 @@ import { Service } from './service.js';
 export const AMQP_URL = process.env.E2E_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 export const HPFEEDS_CHANNEL = 'spam.mails';
+/** The appliance's hpfeeds frame limit (docker-compose.yml, native-up): a 10 MB mail as base64 JSON fits. */
+export const HPFEEDS_MAX_FRAME_SIZE = 16 * 1024 * 1024;
 export const PUBLISHER = { ident: 'collector', secret: randomUUID() };
 const SUBSCRIBER = { ident: 'research', secret: randomUUID() };
 
@@ -41,6 +43,7 @@ export class HpfeedsBrokerProcess {
       '--endpoint', `tcp:port=${this.port}:interface=127.0.0.1`,
       '--auth', this.authFile,
       '--name', 'e2e',
+      '--max-frame-size', String(HPFEEDS_MAX_FRAME_SIZE),
     ]);
     const line = await this.service.waitForLine('listening', (l) => l.msg === 'listening');
     this.port = Number(line.port);
@@ -57,7 +60,7 @@ export class HpfeedsSubscriber {
   private constructor(private readonly client: HpfeedsClient) {}
 
   static async connect(port: number): Promise<HpfeedsSubscriber> {
-    const client = new HpfeedsClient({ host: '127.0.0.1', port, ...SUBSCRIBER, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
+    const client = new HpfeedsClient({ host: '127.0.0.1', port, ...SUBSCRIBER, maxFrameSize: HPFEEDS_MAX_FRAME_SIZE, reconnect: { initialDelayMs: 50, maxDelayMs: 100 } });
     const sub = new HpfeedsSubscriber(client);
     client.on('message', (m: { payload: Buffer }) => sub.received.push(decodePayload(m.payload)));
     client.on('error', () => {}); // reconnects on its own; the tests look at what arrived

@@ -2,6 +2,7 @@
 // file, configured with both brokers, so it can be stopped and started again where Postfix expects it.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { HPFEEDS_MAX_FRAME_SIZE } from './brokers.js';
 import { REPO } from './paths.js';
 import { freePort } from './ports.js';
 import { Service } from './service.js';
@@ -31,7 +32,7 @@ export class Collector {
       sinks: [
         { type: 'amqp', url: opts.amqp.url, exchange: opts.amqp.exchange, routingKey: opts.amqp.routingKey, reconnect: FAST_RECONNECT },
         { type: 'hpfeeds', host: '127.0.0.1', port: opts.hpfeeds.port, ident: opts.hpfeeds.ident, secret: opts.hpfeeds.secret,
-          channels: [opts.hpfeeds.channel], reconnect: FAST_RECONNECT },
+          channels: [opts.hpfeeds.channel], maxFrameSize: HPFEEDS_MAX_FRAME_SIZE, reconnect: FAST_RECONNECT },
       ],
     }, null, 2));
     return new Collector(configFile, opts.dir, metricsPort);

@@ -2,6 +2,8 @@
 // resolved it (`docker-compose config` output, one file per variable set, given as arguments).
 //   - with any set of the `dev` and `imap` profiles, every dependency of a started service is started
 //     too, and waits for health (a dependency on a profile-only service breaks `up` without that profile);
+//   - hpfeeds frames: the collector's limit fits a message of its size limit as base64 JSON, and the
+//     dev broker accepts the frames the collectors may send;
 //   - every service restarts unless stopped, has a healthcheck (in the file or its image's Dockerfile)
 //     and a stop_grace_period; the collector's is longer than its drain timeout;
 //   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
@@ -232,9 +234,25 @@ function checkLimits(file, services, config, who = 'catchall-lmtp') {
   }
   const broker = services['hpfeeds-broker'];
   const brokerFrame = Number(/--max-frame-size=(\d+)/.exec((broker?.command ?? []).join(' '))?.[1] ?? 1_048_581);
-  for (const sink of config.sinks.filter((x) => x.type === 'hpfeeds' && x.host === 'hpfeeds-broker')) {
-    if (sink.maxFrameSize > brokerFrame) at(`it sends hpfeeds frames up to ${sink.maxFrameSize} bytes, the dev broker accepts ${brokerFrame}`);
+  for (const sink of config.sinks.filter((x) => x.type === 'hpfeeds')) {
+    if (sink.host === 'hpfeeds-broker' && sink.maxFrameSize > brokerFrame) at(`it sends hpfeeds frames up to ${sink.maxFrameSize} bytes, the dev broker accepts ${brokerFrame}`);
+    const needed = config.lmtp && jsonFrameSize(config.lmtp.maxMessageSize, config.lmtp.maxRecipients, sink);
+    if (needed && sink.maxFrameSize < needed) {
+      at(`its hpfeeds frame limit ${sink.maxFrameSize} (HPFEEDS_MAX_FRAME_SIZE) is below the ${needed} bytes a message of its size limit ${config.lmtp.maxMessageSize} takes as base64 JSON; such 8-bit mail would never reach ${sink.host}`);
+    }
   }
+}
+
+/**
+ * The largest PUBLISH frame a message of `size` bytes makes as a json payload with base64 `msg` (8-bit
+ * mail): the frame header (length, opcode, ident and channel with their length bytes), the base64 text,
+ * and the rest of the document: sha256 and keys, and an envelope of up to `recipients` addresses of
+ * 256 bytes, plus 2 KiB for the sender, client name, HELO and the other fields.
+ */
+function jsonFrameSize(size, recipients, sink) {
+  const channel = Math.max(...sink.channels.map((c) => Buffer.byteLength(c)));
+  const header = 4 + 1 + 1 + Buffer.byteLength(sink.ident) + 1 + channel;
+  return header + 4 * Math.ceil(size / 3) + 200 + recipients * (256 + 3) + 2048;
 }
 
 // Every variable the compose file reads is documented in .env.example (set, or commented out).

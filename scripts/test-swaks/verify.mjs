@@ -8,7 +8,7 @@
 // This writes WORK_DIR/ready once both listeners are in place; test-swaks.sh then sends, writes each
 // case's SMTP outcome to WORK_DIR/<name>.smtp ("<swaks exit code> <last server reply>") and finally
 // WORK_DIR/sent. Settings come from the environment (TEST_SINKS, TEST_HPFEEDS_*, TEST_AMQP_*,
-// TEST_TIMEOUT, RUN_ID, EXPECT_CLIENT_ADDRESS), resolved by test-swaks.sh.
+// TEST_TIMEOUT, RUN_ID, EXPECT_CLIENT_ADDRESS, HPFEEDS_MAX_FRAME_SIZE), resolved by test-swaks.sh.
 //
 // hpfeeds is read with the `hpfeeds subscribe` CLI, which prints sha256/sha256_ok per message. It runs
 // with --timeout and without --count: on a live appliance other mail shares the channel, so this stops
@@ -70,7 +70,8 @@ function record(sink, message) {
 let subscriber;
 async function listenHpfeeds() {
   const args = ['broker-dev/bin/hpfeeds.js', 'subscribe', '--host', env.TEST_HPFEEDS_HOST, '--port', env.TEST_HPFEEDS_PORT,
-    '-i', env.TEST_HPFEEDS_IDENT, '-c', env.TEST_HPFEEDS_CHANNEL, '--timeout', String(timeoutS + 30)];
+    '-i', env.TEST_HPFEEDS_IDENT, '-c', env.TEST_HPFEEDS_CHANNEL, '--timeout', String(timeoutS + 30),
+    '--max-frame-size', env.HPFEEDS_MAX_FRAME_SIZE ?? '16777216'];
   subscriber = spawn(process.execPath, args, { env: { ...env, HPFEEDS_SECRET: env.TEST_HPFEEDS_SECRET }, stdio: ['ignore', 'pipe', 'pipe'] });
   createInterface({ input: subscriber.stdout }).on('line', (line) => {
     const m = JSON.parse(line);
