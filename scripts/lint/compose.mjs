@@ -8,6 +8,7 @@
 //     and a stop_grace_period; the collector's is longer than its drain timeout;
 //   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
 //   - the directories the postfix image and the collector read (their ENV) are the ones mounted;
+//   - the services holding hpfeeds connections set the keepalive sysctls (interval 5 s, 3 probes);
 //   - read_only services get a tmpfs /tmp (tsx keeps its compile cache there); bind sources exist;
 //   - every ${VAR} of docker-compose.yml, scripts/test-swaks.sh and scripts/native-up.sh is documented
 //     in .env.example;
@@ -56,6 +57,10 @@ const hasImageHealthcheck = (build) => {
   return existsSync(file) && /^HEALTHCHECK\s+(?!NONE)/m.test(readFileSync(file, 'utf8'));
 };
 
+// The services holding hpfeeds connections, and the keepalive timing Node cannot set per socket.
+const HPFEEDS_PEERS = ['catchall-lmtp', 'hpfeeds-broker', 'imap-collector'];
+const KEEPALIVE = { 'net.ipv4.tcp_keepalive_intvl': '5', 'net.ipv4.tcp_keepalive_probes': '3' };
+
 register();
 const { lmtpSchema } = await import('../../catchall-lmtp/src/config/schema.ts');
 const drainDefaultMs = lmtpSchema.parse({}).drainTimeoutMs;
@@ -94,6 +99,11 @@ for (const file of files) {
       else if (host !== '127.0.0.1') at(name, `publishes port ${pub} on ${host || 'every address'}: dev brokers belong on 127.0.0.1`);
     }
     if (svc.read_only && !(svc.tmpfs ?? []).some((t) => String(t).split(':')[0] === '/tmp')) at(name, 'read_only without a tmpfs on /tmp');
+    if (HPFEEDS_PEERS.includes(name)) {
+      for (const [key, value] of Object.entries(KEEPALIVE)) {
+        if (String(svc.sysctls?.[key]) !== value) at(name, `sysctl ${key} is ${svc.sysctls?.[key] ?? 'unset'}, expected ${value} (dead hpfeeds peers found in seconds)`);
+      }
+    }
     for (const volume of svc.volumes ?? []) {
       const source = typeof volume === 'object' ? (volume.type === 'bind' ? volume.source : undefined) : String(volume).split(':')[0];
       // Host paths of this repository must exist; others (/etc/letsencrypt) are the host's business.
