@@ -52,6 +52,10 @@ describe('relay: trap domains only', () => {
     ['localhost', 'root@localhost'],
     ['a look-alike domain', `victim@${TRAP_DOMAIN}.example.com`],
     ['a domain ending in the trap name', `victim@not${TRAP_DOMAIN}`],
+    // The spellings accepted for the trap domain below grant nothing to a foreign one.
+    ['a foreign domain in upper case', 'victim@EXAMPLE.COM'],
+    ['a foreign domain with a trailing dot', 'victim@example.com.'],
+    ['the percent hack through an upper-case, dotted trap domain', `victim%example.com@${TRAP_DOMAIN.toUpperCase()}.`],
   ] as const;
   for (const [name, rcpt] of refused) {
     test(`refused with 554 5.7.1: ${name} <${rcpt}>`, async () => {
