@@ -6,7 +6,10 @@
 #      unset, then the appliance's own rules on every result (scripts/lint/compose.mjs);
 #   3. every Dockerfile parsed, its COPY sources checked against the context and .dockerignore, and the
 #      runtime stage of each Node image replayed natively: its `npm ci --omit=dev -w …`, then its
-#      entrypoint with --help (scripts/lint/dockerfile.mjs).
+#      entrypoint with --help (scripts/lint/dockerfile.mjs);
+#   4. the Postfix image: its healthcheck script, its configuration rendered with its own ENV and the
+#      compose environment and passed through `postfix check`, its packages resolved by
+#      `apt-get install --simulate` (scripts/lint/postfix-image.mjs).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -66,6 +69,8 @@ compose_variant() { # NAME ENV_FILE [VAR=VALUE...]
 if compose_variant no-env "$tmp/empty.env" && compose_variant env-example .env.example &&
   compose_variant imap "$tmp/empty.env" COMPOSE_PROFILES=imap && compose_variant env-example-imap .env.example COMPOSE_PROFILES=dev,imap; then
   node scripts/lint/compose.mjs "$tmp"/compose-{no-env,env-example,imap,env-example-imap}.yml || failed+=("compose rules")
+  # The Postfix image: its configuration as the container renders it (with the compose environment).
+  node scripts/lint/postfix-image.mjs postfix/Dockerfile "$tmp"/compose-{no-env,env-example}.yml || failed+=("postfix image")
 fi
 
 # ---- Dockerfiles ----------------------------------------------------------------------------------------
