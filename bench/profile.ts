@@ -2,6 +2,7 @@
 //   node --import tsx bench/profile.ts [spool|amqp|hpfeeds] [size=4096] [sessions=10] [count=3000]
 // Prints where the main thread spends its time and the per-message latency the collector logged;
 // keeps the .cpuprofile (open it in Chrome DevTools or speedscope) and names its path.
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ if (!COLLECTOR_MODES.includes(modeArg as CollectorMode)) {
   process.exit(2);
 }
 const mode = modeArg as CollectorMode;
+execFileSync(process.execPath, [new URL('../scripts/build.mjs', import.meta.url).pathname], { stdio: 'ignore' }); // the collector runs its bundle
 const profDir = await mkdtemp(join(tmpdir(), 'bench-profile-'));
 const collector = await startCollector(mode, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
 const load = { protocol: 'lmtp' as const, port: collector.port, sessions: Number(sessions), size: Number(size), timeoutMs: 120_000 };

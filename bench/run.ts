@@ -7,6 +7,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stopAll } from './lib/process.js';
+import { settleFileSystem } from './lib/settle.js';
 import { fullPlan, smokePlan, type Plan } from './plan.js';
 import { machineFacts } from './report/machine.js';
 import { renderMarkdown } from './report/markdown.js';
@@ -46,6 +47,9 @@ const results: Results = {
   failures: [],
 };
 
+/** After a step that removed many files (a spool, a maildir, a Postfix queue); see lib/settle.ts. */
+const settle = (): Promise<void> => (plan.smoke ? Promise.resolve() : settleFileSystem());
+
 /**
  * Runs one measure; a failure is recorded (and fails the run) but the other measures still run.
  * Unless `keepRunning`, whatever the measure left running is stopped.
@@ -76,6 +80,8 @@ if (collectorAvailable()) {
   results.skipped.push('our collector: catchall-lmtp has no command line in this checkout yet');
 }
 
+await settle(); // whatever ran before the bench (a test suite) may have removed many files
+
 // For each message size, every server is started fresh (no heap carried over from the previous size),
 // then the session counts are measured target after target, so that the runs a ratio compares are
 // seconds apart: the machine's background load changes less in between.
@@ -105,6 +111,7 @@ for (const size of plan.sizes) {
     }
   }
   for (const state of states) await state.target.stop();
+  await settle();
 }
 
 const noPostfix = postfixUnavailable();
@@ -115,6 +122,7 @@ else {
     await measure(`through Postfix to ${next}`, async () => {
       results.postfix.push(await throughPostfix(next, plan, log));
     });
+    await settle();
   }
 }
 
@@ -123,6 +131,7 @@ if (collectorAvailable()) {
     await measure(`memory ours:${mode} ${plan.bigMessage.size} B messages`, async () => {
       results.bigMessages.push(await bigMessages(mode, plan, log));
     });
+    await settle();
   }
 }
 await measure('memory hpfeeds-broker with a slow subscriber', async () => {
