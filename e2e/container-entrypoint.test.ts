@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -66,8 +67,28 @@ describe('container entrypoint (postfix start-fg as PID 1)', () => {
     await sendEmail({ port: Number(env.SMTP_PORT), to: 'someone@example.com', quitAfter: 'RCPT', expectRejection: /^554 5\.7\.1/ });
   });
 
-  test('the healthcheck fails on a port where nobody greets', async () => {
-    assert.equal(await healthcheck('127.0.0.1', env.LMTP_PORT!), false);
+  test('the healthcheck fails where nothing listens, where the server never greets, and on a 554 greeting', async () => {
+    const serve = async (onConnection: (socket: net.Socket) => void) => {
+      const server = net.createServer(onConnection);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return server;
+    };
+    const silent = await serve(() => {}); // accepts, then says nothing: a wedged smtpd
+    const refusing = await serve((socket) => socket.end('554 5.3.2 mx.trap-e2e.test service unavailable\r\n'));
+    try {
+      const port = (server: net.Server) => String((server.address() as net.AddressInfo).port);
+      const [nothing, neverGreets, greets554] = await Promise.all([
+        healthcheck('127.0.0.1', env.LMTP_PORT!),
+        healthcheck('127.0.0.1', port(silent)),
+        healthcheck('127.0.0.1', port(refusing)),
+      ]);
+      assert.equal(nothing, false, 'nothing listening');
+      assert.equal(neverGreets, false, 'a connection accepted, but no banner');
+      assert.equal(greets554, false, 'a 554 banner');
+    } finally {
+      silent.close();
+      refusing.close();
+    }
   });
 
   test('SIGTERM stops Postfix cleanly and the entrypoint exits 0', async () => {
