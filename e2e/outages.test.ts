@@ -1,8 +1,10 @@
 // Nothing is lost when the collector or a broker is down: Postfix accepts the mail, keeps it queued
 // while the collector answers 4xx (or cannot be reached), and delivers all of it after a retry once
-// everything is back. Queue timers are shortened to seconds for the test (FAST_RETRY). The cases share
-// one appliance and run in order: the first starts the collector, each leaves everything running.
+// everything is back; in spool mode the collector takes the mail at once and replays it itself. Queue
+// timers are shortened to seconds for the test (FAST_RETRY). The cases share one appliance and run in
+// order: the first starts the collector, each leaves everything running.
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Appliance, assertIntact, TRAP_DOMAIN, trapMessage } from './helpers/appliance.js';
 import { RabbitVhost } from './helpers/rabbitmq-admin.js';
@@ -108,5 +110,24 @@ describe('outages: nothing lost', () => {
     } finally {
       await sink.stop();
     }
+  });
+
+  test('spool mode (-m), RabbitMQ down: Postfix gets 250 at once, the spool replays the mail to both brokers once it is back', async () => {
+    await app.collector!.stop();
+    await app.collector!.start({ spoolDir: path.join(app.dir, 'spool') });
+    await vhost.revoke(app.amqp!.clientPort);
+    await eventually('the collector to lose RabbitMQ', async () => !(await app.collector!.sinkConnected('amqp')));
+    const sent = [];
+    for (let i = 0; i < 2; i++) {
+      const msg = trapMessage();
+      const { queueId } = await sendEmail({ port: app.postfix!.smtpPort, to: `spool-${i}@${TRAP_DOMAIN}`, data: msg.data });
+      await app.postfix!.waitForLog(`the delivery of ${queueId}`, new RegExp(`${queueId}: to=<.*status=sent \\(250 `));
+      sent.push(msg);
+    }
+    await eventually('an empty Postfix queue', async () => (await app.postfix!.queue()).length === 0);
+    // The spool forwards only while every sink is up: nothing went out yet, to either broker.
+    for (const { token } of sent) assert.deepEqual(app.received(token), { hpfeeds: [], amqp: [] }, 'held in the spool');
+    await vhost.restore();
+    await assertAllDelivered(sent);
   });
 });

@@ -42,18 +42,33 @@ export class Collector {
     return this.service?.log ?? '';
   }
 
-  /** Starts it and waits for /readyz (listening, every sink connected) unless told not to. */
-  async start({ waitReady = true } = {}): Promise<void> {
+  /**
+   * Starts it and waits for /readyz unless told not to. Direct mode by default; with spoolDir, spool
+   * mode (-m): 250 once the message is in that maildir, forwarded afterwards.
+   */
+  async start({ waitReady = true, spoolDir }: { waitReady?: boolean; spoolDir?: string } = {}): Promise<void> {
     // Only our config counts: no broker settings inherited from the shell, no .env from the cwd.
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(AMQP|HPFEEDS|CATCHALL)_/.test(k)));
-    this.service = Service.start('catchall-lmtp', process.execPath, [path.join(REPO, 'catchall-lmtp/bin/catchall-lmtp.js'), '-f', this.configFile], env, this.dir);
+    const args = [path.join(REPO, 'catchall-lmtp/bin/catchall-lmtp.js'), '-f', this.configFile, ...(spoolDir ? ['-m', spoolDir] : [])];
+    this.service = Service.start('catchall-lmtp', process.execPath, args, env, this.dir);
     if (waitReady) await this.waitReady();
   }
 
-  /** /readyz: 200 once listening with every sink connected, 503 while a broker is unreachable. */
+  /**
+   * /readyz: 200 once it can take mail. Direct mode: listening with every sink connected (503 while a
+   * broker is unreachable); spool mode: listening with a writable spool, whatever the brokers do.
+   */
   async ready(): Promise<boolean> {
     const res = await fetch(`http://127.0.0.1:${this.metricsPort}/readyz`).catch(() => undefined);
     return res?.status === 200;
+  }
+
+  /** Whether the sink of this type is connected (catchall_sink_connected on /metrics). */
+  async sinkConnected(type: 'amqp' | 'hpfeeds'): Promise<boolean> {
+    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
+    const m = new RegExp(`^catchall_sink_connected\\{sink="${type}:[^"]*"\\} (\\d)$`, 'm').exec(await res.text());
+    if (!m) throw new Error(`no catchall_sink_connected for a ${type} sink on /metrics`);
+    return m[1] === '1';
   }
 
   async waitReady(ms = 30_000): Promise<void> {
