@@ -50,11 +50,26 @@ describe('render.sh: configuration from the environment', () => {
   const param = async (name: string) => (await run('postconf', ['-c', base.POSTFIX_CONFIG_DIR!, '-h', name])).stdout.trim();
 
   test('renders the settings the issue asks for', async () => {
-    const r = await render({ LMTP_HOST: '10.0.0.7', LMTP_PORT: '2424', MESSAGE_SIZE_LIMIT: '5000000' });
+    const r = await render({ LMTP_HOST: '10.0.0.7', LMTP_PORT: '2424', MESSAGE_SIZE_LIMIT: '5000000', QUEUE_LIFETIME: '21d' });
     assert.equal(r.code, 0, r.output);
     assert.equal(await param('relay_transport'), 'lmtp:inet:10.0.0.7:2424');
     assert.equal(await param('message_size_limit'), '5000000');
+    // Deferred trap mail waits out a long outage, and is never bounced before that either.
+    assert.equal(await param('maximal_queue_lifetime'), '21d');
+    assert.equal(await param('bounce_queue_lifetime'), '21d');
+    // Trap domains: a compiled hash map; every recipient in them accepted (catch-all).
+    assert.equal(await param('relay_domains'), 'hash:$config_directory/relay_domains');
+    await fs.access(path.join(base.POSTFIX_CONFIG_DIR!, 'relay_domains.db'));
+    assert.equal(await param('relay_recipient_maps'), '');
+    // Never an open relay: loopback only in mynetworks, and it grants nothing; no SASL to log in with.
+    assert.equal(await param('mynetworks'), '127.0.0.0/8, [::1]/128');
+    assert.equal(await param('smtpd_sasl_auth_enable'), 'no');
     assert.equal(await param('smtpd_relay_restrictions'), 'reject_unauth_destination');
+    // TLS 1.2+ and strong ciphers only, opportunistic and mandatory alike.
+    for (const name of ['smtpd_tls_protocols', 'smtpd_tls_mandatory_protocols']) assert.equal(await param(name), '>=TLSv1.2', name);
+    for (const name of ['smtpd_tls_ciphers', 'smtpd_tls_mandatory_ciphers']) assert.equal(await param(name), 'high', name);
+    const excluded = (await param('smtpd_tls_exclude_ciphers')).split(/[\s,]+/);
+    for (const weak of ['aNULL', 'eNULL', 'EXPORT', 'DES', '3DES', 'RC4', 'MD5']) assert.ok(excluded.includes(weak), `${weak} is excluded`);
     assert.equal(await param('mydestination'), '');
     assert.equal(await param('default_transport'), 'discard:this host delivers no mail');
     assert.equal(await param('lmtp_line_length_limit'), '0');

@@ -70,6 +70,18 @@ describe('TLS', () => {
     }
   });
 
+  test('weak ciphers are refused by the server: anonymous (aNULL) and unencrypted (eNULL) TLS 1.2 suites', async () => {
+    // This OpenSSL can still offer them at SECLEVEL=0 (3DES, RC4 and SEED it no longer has at all).
+    for (const [name, cipher] of [['anonymous DH', 'ADH-AES128-GCM-SHA256'], ['no encryption', 'NULL-SHA256']]) {
+      for (const ep of endpoints()) {
+        const weak = await tlsHandshake(ep.port, ep.mode, ['-tls1_2', '-cipher', `${cipher}:@SECLEVEL=0`]);
+        assert.equal(weak.ok, false, `${ep.name} accepted ${name} (${cipher}):\n${weak.output}`);
+        // Refused by the server (a handshake_failure alert), not by our client failing to offer it.
+        assert.match(weak.output, /alert handshake failure/, `${ep.name}: ${cipher}: the server refused it\n${weak.output}`);
+      }
+    }
+  });
+
   test('make certs drops a certificate into CERTS_DIR: served within seconds, no restart', async () => {
     await run(path.join(REPO, 'scripts/certs.sh'), [], { env: { ...process.env, CERTS_DIR: app.postfix!.certsDir, TLS_DOMAIN: MX } });
     const dropped = await fileFingerprint(path.join(app.postfix!.certsDir, 'fullchain.pem'));
