@@ -84,6 +84,12 @@ export const hpfeedsSinkSchema = z
     channels: list(z.string().min(1)).meta({ env: 'HPFEEDS_CHANNELS', description: 'channels to publish every message to (env: comma-separated)' }),
     tls: tlsSchema('HPFEEDS'),
     maxFrameSize: positiveInt.default(1_048_581).meta({ description: 'largest frame the broker accepts (5 + 1 MiB); bigger messages are refused with 4xx' }),
+    errorGraceMs: int(0, 10_000)
+      .default(2_000)
+      .meta({
+        description:
+          'hpfeeds never confirms; only an ERROR says no. A publish unlike any the broker took on this connection gets 250 only after this long without one, and after an ERROR the sink stays not ready until a new connection lasted this long. 0: off (a refused message can be lost)',
+      }),
     format: sinkFormat,
     reconnect: reconnectSchema,
   })

@@ -1,13 +1,21 @@
 // hpfeeds client: connect (TCP or TLS), answer INFO with AUTH, publish with a real write confirmation,
 // subscribe (async iterator and 'message' events), reconnect with backoff and resubscribe.
 //
-// What "connected" means. hpfeeds has no reply to a successful AUTH: the broker only ever answers a bad
-// one with ERROR and a close. So the client counts a connection as authenticated as soon as AUTH is
-// handed to the socket (anything written after it is ordered after it), and `connect()` resolves once
-// AUTH is written. When an ERROR arrives later it is surfaced ('error' event with an HpfeedsBrokerError,
-// plus a log line), every publish not yet confirmed by its write callback is rejected with its text, and
-// the connection is dropped. A publish that resolved just before such an ERROR may still have been
-// discarded by the broker: the protocol has no acknowledgement, so that gap cannot be closed here.
+// What "connected" means. hpfeeds has no reply to a successful AUTH and no acknowledgement of a
+// PUBLISH: the broker only ever answers a bad secret or a denied channel with ERROR and a close, and
+// it handles frames strictly in order. So the client counts a connection as authenticated as soon as
+// AUTH is handed to the socket, and `connect()` resolves then. An ERROR is surfaced ('error' event with
+// an HpfeedsBrokerError, plus a log line), every publish not yet confirmed is rejected with its text,
+// and the connection is dropped.
+//
+// With `errorGraceMs` (off by default; the collector's sink sets it) a publish is confirmed only once
+// the broker has had time to refuse it: one the broker has not yet been seen to take on this
+// connection (the first on a channel, or one bigger than any taken there) resolves only after it was
+// written and errorGraceMs passed without an ERROR; publishes written after a pending one wait for it,
+// because the broker discards everything after the frame it refuses. And after a connection ended
+// with an ERROR, the next one counts as connected only once it has lasted errorGraceMs without one.
+// The gap that remains: a broker slower than errorGraceMs to answer, or one that dies after taking a
+// frame; the protocol offers nothing to close it.
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -49,7 +57,13 @@ export interface HpfeedsClientOptions {
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number } | false;
   /** Time from opening the socket to receiving INFO. Default 10 s. */
   connectTimeoutMs?: number;
-  /** How long close() waits for unconfirmed publishes and for the broker to close its side. Default 5 s. */
+  /**
+   * How long a publish the broker has not yet been seen to take must go without an ERROR before it
+   * resolves, and how long a connection after one ended by ERROR must last before it counts as
+   * connected (see the top of this file). Default 0: publishes resolve once written.
+   */
+  errorGraceMs?: number;
+  /** How long close() waits for unconfirmed publishes and for the broker to close its side. Default 5 s + errorGraceMs. */
   closeTimeoutMs?: number;
   /** Bytes a subscribe() iterator may queue for a lagging consumer before it is ended with
    *  SUBSCRIPTION_OVERFLOW. Default max(16 MiB, 4 × maxFrameSize). */
@@ -65,7 +79,10 @@ const KEEPALIVE_IDLE_MS = 10_000;
 
 interface PendingPublish {
   frame: Buffer;
+  channel: string;
   settled: boolean;
+  /** When its write completed (performance.now()), for one waiting out the grace period. */
+  writtenAt: number;
   resolve(): void;
   reject(err: Error): void;
 }
@@ -76,7 +93,16 @@ class Session {
   authenticated = false;
   /** When AUTH was written; used to judge whether this session "worked" for the backoff. */
   authenticatedAt = 0;
+  /** Counted as connected by the client (after an ERROR-ended session: only once it outlived the grace period). */
+  up = false;
   brokerError: HpfeedsBrokerError | undefined;
+  // Per channel, the largest PUBLISH frame the broker took on this connection (it outlived the grace
+  // period without an ERROR); a publish within that resolves once written, unless one before it waits.
+  private readonly accepted = new Map<string, number>();
+  // Written publishes waiting out the grace period, in write order.
+  private held: PendingPublish[] = [];
+  private graceTimer: NodeJS.Timeout | undefined;
+  private authTimer: NodeJS.Timeout | undefined;
   private readonly decoder: FrameDecoder;
   // Publishes not yet confirmed by their write callback; `waiting` ones are not even written yet
   // (the socket needs 'drain' first) and are written strictly in order.
@@ -92,6 +118,7 @@ class Session {
     where: string,
     maxFrameSize: number,
     connectTimeoutMs: number,
+    private readonly errorGraceMs: number,
     onFrame: (s: Session, f: Frame) => void,
     onClose: (s: Session, reason: Error) => void,
   ) {
@@ -116,6 +143,8 @@ class Session {
     this.closed = new Promise((resolve) =>
       socket.once('close', () => {
         clearTimeout(this.connectTimer);
+        clearTimeout(this.graceTimer);
+        clearTimeout(this.authTimer);
         const reason = this.failure ?? new Error('connection closed by the broker');
         this.rejectPending(new HpfeedsClientError('CONNECTION_LOST',
           `connection to hpfeeds broker ${where} lost before the frame was written: ${reason.message}`, { cause: reason }));
@@ -129,15 +158,25 @@ class Session {
     clearTimeout(this.connectTimer);
   }
 
+  /** Calls `proven` once AUTH (written now) has outlived the grace period without an ERROR. */
+  watchAuth(proven: () => void): void {
+    this.authTimer = this.afterGrace(performance.now(), () => {
+      if (this.usable()) proven();
+    });
+  }
+
   /** Writes a frame outside the publish queue (AUTH, SUBSCRIBE, UNSUBSCRIBE: small and unconfirmed). */
   writeControl(frame: Buffer, callback?: (err?: Error | null) => void): void {
     this.socket.write(frame, callback);
   }
 
-  /** Resolves on the write callback; waits for 'drain' first while the socket is over its high-water mark. */
-  publish(frame: Buffer): Promise<void> {
+  /**
+   * Resolves on the write callback (or, for a publish the broker has not been seen to take, once it
+   * also outlived the grace period); waits for 'drain' first while the socket is over its high-water mark.
+   */
+  publish(channel: string, frame: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
-      const p: PendingPublish = { frame, settled: false, resolve, reject };
+      const p: PendingPublish = { frame, channel, settled: false, writtenAt: 0, resolve, reject };
       this.pending.add(p);
       if (this.waiting.length === 0 && !this.socket.writableNeedDrain) this.write(p);
       else this.waiting.push(p);
@@ -165,8 +204,58 @@ class Session {
   private write(p: PendingPublish): void {
     this.socket.write(p.frame, (err) => {
       // On an error the socket is destroyed and the close handler rejects p with the reason.
-      if (!err) this.settle(p);
+      if (!err) this.written(p);
     });
+  }
+
+  private written(p: PendingPublish): void {
+    if (this.held.length === 0 && this.taken(p)) {
+      this.settle(p);
+      return;
+    }
+    p.writtenAt = performance.now();
+    this.held.push(p);
+    this.graceTimer ??= this.afterGrace(this.held[0]!.writtenAt, () => {
+      this.graceTimer = undefined;
+      this.releaseHeld();
+    });
+  }
+
+  private taken(p: PendingPublish): boolean {
+    return this.errorGraceMs === 0 || (this.accepted.get(p.channel) ?? -1) >= p.frame.length;
+  }
+
+  // The broker handles frames in order and closes at the first it refuses: a publish that outlived the
+  // grace period was taken, and so was everything before it. One after a publish still waiting must wait too.
+  private releaseHeld(): void {
+    if (!this.usable()) return; // the close handler rejects them
+    const now = performance.now();
+    let released = 0;
+    for (const p of this.held) {
+      if (p.writtenAt + this.errorGraceMs <= now) this.accepted.set(p.channel, Math.max(this.accepted.get(p.channel) ?? 0, p.frame.length));
+      else if (!this.taken(p)) break;
+      released++;
+    }
+    const done = this.held.slice(0, released);
+    this.held = this.held.slice(released);
+    for (const p of done) this.settle(p);
+    if (this.held.length > 0) {
+      this.graceTimer = this.afterGrace(this.held[0]!.writtenAt, () => {
+        this.graceTimer = undefined;
+        this.releaseHeld();
+      });
+    }
+  }
+
+  // setImmediate after the timer: if the event loop was blocked, an ERROR that arrived meanwhile is read
+  // (poll phase) before this runs, instead of the timer (which runs first) deciding without it.
+  private afterGrace(since: number, then: () => void): NodeJS.Timeout {
+    const wait = Math.max(0, since + this.errorGraceMs - performance.now());
+    return setTimeout(() => setImmediate(then), wait);
+  }
+
+  private usable(): boolean {
+    return !this.failure && !this.brokerError && !this.socket.destroyed;
   }
 
   private writeWaiting(): void {
@@ -192,6 +281,9 @@ export class HpfeedsClient extends EventEmitter {
   private readonly where: string;
   private readonly log: Logger;
   private readonly maxFrameSize: number;
+  private readonly errorGraceMs: number;
+  /** The text of the ERROR that ended the last session, until a session outlives the grace period. */
+  private errorOnProbation: string | undefined;
   private readonly reconnectDelays: BackoffOptions | undefined;
   private readonly backoff: Backoff | undefined;
   private session: Session | undefined;
@@ -208,6 +300,8 @@ export class HpfeedsClient extends EventEmitter {
     this.where = `${opts.host}:${opts.port}`;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ hpfeeds: this.where, ident: opts.ident });
     this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME;
+    this.errorGraceMs = opts.errorGraceMs ?? 0;
+    if (!(this.errorGraceMs >= 0)) throw new HpfeedsClientError('INVALID_ARGUMENT', `errorGraceMs must be >= 0, got ${opts.errorGraceMs}`);
     if (opts.reconnect !== false) {
       this.reconnectDelays = { initialDelayMs: opts.reconnect?.initialDelayMs ?? 500, maxDelayMs: opts.reconnect?.maxDelayMs ?? 30_000 };
       this.backoff = new Backoff(this.reconnectDelays);
@@ -220,12 +314,15 @@ export class HpfeedsClient extends EventEmitter {
     }
   }
 
-  /** AUTH has been written on the current socket and neither ERROR nor a close has followed. */
+  /**
+   * AUTH has been written on the current socket and neither ERROR nor a close has followed; after a
+   * session ended by ERROR, also errorGraceMs have passed on this one.
+   */
   get connected(): boolean {
-    return this.session?.authenticated === true && !this.closing;
+    return this.session?.authenticated === true && this.session.up && !this.closing;
   }
 
-  /** Resolves once INFO arrived and AUTH is written; rejects if this attempt fails (reconnects continue). */
+  /** Resolves once the client counts as connected (see `connected`); rejects if this attempt fails (reconnects continue). */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(this.closedError());
     if (this.connected) return Promise.resolve();
@@ -244,15 +341,20 @@ export class HpfeedsClient extends EventEmitter {
   }
 
   /**
-   * Resolves once the PUBLISH frame is written to an authenticated socket (write callback). Under
-   * backpressure it waits for 'drain' rather than buffering. Rejects with HpfeedsClientError when it is
-   * not connected, the frame is over maxFrameSize, the client closes, the connection drops or the
-   * broker sends ERROR before the write completes. Never drops silently.
+   * Resolves once the PUBLISH frame is written to an authenticated socket (write callback) and, with
+   * errorGraceMs, once the broker had that long to refuse it when it has not yet taken a frame like it
+   * on this connection. Under backpressure it waits for 'drain' rather than buffering. Rejects with
+   * HpfeedsClientError when it is not connected, the frame is over maxFrameSize, the client closes,
+   * the connection drops or the broker sends ERROR before it resolved. Never drops silently.
    */
   publish(channel: string, payload: Buffer | string): Promise<void> {
     if (this.closing) return Promise.reject(this.closedError());
     const session = this.session;
-    if (!session?.authenticated) {
+    if (!session?.authenticated || !session.up) {
+      if (session?.authenticated && this.errorOnProbation !== undefined) {
+        return Promise.reject(new HpfeedsClientError('NOT_CONNECTED',
+          `hpfeeds broker ${this.where}: the last connection ended with ERROR "${this.errorOnProbation}"; waiting ${this.errorGraceMs} ms without one on the new connection`));
+      }
       const why = this.lastError ? ` (last error: ${this.lastError.message})` : '';
       return Promise.reject(new HpfeedsClientError('NOT_CONNECTED', `not connected to hpfeeds broker ${this.where}${why}`, { cause: this.lastError }));
     }
@@ -268,7 +370,7 @@ export class HpfeedsClient extends EventEmitter {
     } catch (err) {
       return Promise.reject(new HpfeedsClientError('INVALID_ARGUMENT', `cannot publish to channel: ${(err as Error).message}`, { cause: err }));
     }
-    return session.publish(frame);
+    return session.publish(channel, frame);
   }
 
   /**
@@ -283,7 +385,7 @@ export class HpfeedsClient extends EventEmitter {
       const frame = this.encodeChannelFrame(encodeSubscribe, channel);
       iterators = new Set();
       this.channels.set(channel, iterators);
-      if (this.connected) this.session!.writeControl(frame);
+      if (this.session?.authenticated && !this.closing) this.session.writeControl(frame);
     }
     const maxQueued = this.opts.subscriptionBufferBytes ?? Math.max(16 * 1024 * 1024, 4 * this.maxFrameSize);
     const it = new MessageIterator(channel, maxQueued, (i, overflow) => {
@@ -299,7 +401,7 @@ export class HpfeedsClient extends EventEmitter {
     if (!iterators) return;
     this.channels.delete(channel);
     for (const it of iterators) it.end();
-    if (this.connected) this.session!.writeControl(this.encodeChannelFrame(encodeUnsubscribe, channel));
+    if (this.session?.authenticated && !this.closing) this.session.writeControl(this.encodeChannelFrame(encodeUnsubscribe, channel));
   }
 
   /**
@@ -316,7 +418,7 @@ export class HpfeedsClient extends EventEmitter {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const session = this.session;
-    const timeoutMs = this.opts.closeTimeoutMs ?? 5000;
+    const timeoutMs = this.opts.closeTimeoutMs ?? 5000 + this.errorGraceMs;
     if (session) {
       const deadline = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
       if (session.authenticated) await Promise.race([session.idle(), deadline]);
@@ -343,6 +445,7 @@ export class HpfeedsClient extends EventEmitter {
       this.where,
       this.maxFrameSize,
       this.opts.connectTimeoutMs ?? 10_000,
+      this.errorGraceMs,
       (s, f) => this.onFrame(s, f),
       (s, reason) => this.onClose(s, reason),
     );
@@ -392,20 +495,34 @@ export class HpfeedsClient extends EventEmitter {
     s.authenticatedAt = Date.now();
     s.writeControl(encodeAuth(this.opts.ident, authHash(nonce, this.opts.secret)), (err) => {
       if (err || !s.authenticated || this.session !== s) return; // the close handler reports it
-      this.lastError = undefined;
-      this.log.info({ broker: brokerName, channels: [...this.channels.keys()] }, 'hpfeeds connected');
-      this.connectWaiter?.resolve();
-      this.connectWaiter = undefined;
-      this.emit('connected');
+      const onProbation = this.errorOnProbation !== undefined;
+      if (!onProbation) this.markUp(s, brokerName);
+      else this.log.info({ broker: brokerName, graceMs: this.errorGraceMs, lastBrokerError: this.errorOnProbation }, 'hpfeeds AUTH sent; not publishing until the connection outlives the grace period');
+      s.watchAuth(() => {
+        if (this.session !== s) return;
+        this.errorOnProbation = undefined;
+        if (onProbation) this.markUp(s, brokerName);
+      });
     });
     for (const channel of this.channels.keys()) s.writeControl(encodeSubscribe(this.opts.ident, channel));
+  }
+
+  private markUp(s: Session, brokerName: string): void {
+    s.up = true;
+    this.lastError = undefined;
+    this.log.info({ broker: brokerName, channels: [...this.channels.keys()] }, 'hpfeeds connected');
+    this.connectWaiter?.resolve();
+    this.connectWaiter = undefined;
+    this.emit('connected');
   }
 
   private onBrokerError(s: Session, text: string): void {
     const err = new HpfeedsBrokerError(text);
     this.log.warn({ error: text }, 'hpfeeds broker sent ERROR');
     s.brokerError = err;
-    s.rejectPending(new HpfeedsClientError('BROKER_ERROR', `broker sent ERROR before the frame was written: ${text}`, { cause: err }));
+    // The next connection would most likely be refused the same way (bad secret, denied channel).
+    if (this.errorGraceMs > 0) this.errorOnProbation = text;
+    s.rejectPending(new HpfeedsClientError('BROKER_ERROR', `broker sent ERROR before the publish was accepted: ${text}`, { cause: err }));
     // An 'error' event without a listener would throw and crash the process; the log line above suffices then.
     if (this.listenerCount('error') > 0) this.emit('error', err);
     s.fail(err);

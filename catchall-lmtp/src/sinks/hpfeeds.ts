@@ -1,8 +1,10 @@
 // hpfeeds sink: publishes every message to each configured channel through our hpfeeds client. A
 // message counts as delivered once its PUBLISH frame is written, on every channel, to an
-// authenticated connection: hpfeeds has no acknowledgement, so that is the strongest guarantee the
-// protocol offers. A payload too large for the broker's frame limit is refused with its size and the
-// limit (the collector answers 4xx): the broker would drop the connection, never the message silently.
+// authenticated connection, and, while the broker has not yet been seen to take such a frame on this
+// connection, once errorGraceMs passed without an ERROR (a bad secret or a denied channel is only ever
+// answered by ERROR and a close; see hpfeeds/client.ts). hpfeeds has no acknowledgement, so that is
+// the strongest guarantee the protocol offers. A payload too large for the broker's frame limit is
+// refused with its size and the limit (the collector answers 4xx), never dropped silently.
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
@@ -34,6 +36,7 @@ export class HpfeedsSink implements Sink {
       secret: options.secret,
       tls: tlsOptions(options.tls),
       maxFrameSize: options.maxFrameSize,
+      errorGraceMs: options.errorGraceMs,
       reconnect: options.reconnect,
       logger,
     };

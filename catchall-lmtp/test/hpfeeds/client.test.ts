@@ -253,6 +253,52 @@ describe('hpfeeds client', () => {
     await queued;
   });
 
+  /** 'resolved', 'rejected' or 'pending' right now, without waiting. */
+  const stateOf = async (p: Promise<unknown>) => {
+    const probe = Symbol('pending');
+    const r = await Promise.race([p.then(() => 'resolved', () => 'rejected'), new Promise((res) => setImmediate(res, probe))]);
+    return r === probe ? 'pending' : r;
+  };
+
+  test('errorGraceMs: a publish unlike any the broker took waits out the grace period; an ERROR in it rejects it and all written after it', T, async () => {
+    const b = await broker();
+    const c = client(b.port, { errorGraceMs: 1500 });
+    c.on('error', () => {});
+    await c.connect();
+    const side = await b.connection(0);
+    // The first publish on a channel: written, but confirmed only once the broker had time to refuse it.
+    const first = c.publish('spam.mails', 'first');
+    await side.waitFrames(2);
+    assert.equal(await stateOf(first), 'pending');
+    await within(5000, 'the first publish to be confirmed', first);
+    // Taken: the same size on the same channel now resolves once written.
+    await within(5000, 'a publish like one already taken', c.publish('spam.mails', 'again'));
+    // A new channel waits, and so does a publish like one already taken that is written after it.
+    const other = rejectsWith(c.publish('other', 'x'), 'BROKER_ERROR', /broker sent ERROR before the publish was accepted: Authkey not allowed to pub here/);
+    const behind = rejectsWith(c.publish('spam.mails', 'again'), 'BROKER_ERROR', /Authkey not allowed/);
+    const bigger = rejectsWith(c.publish('spam.mails', 'a bigger one'), 'BROKER_ERROR', /Authkey not allowed/);
+    await side.waitFrames(6);
+    side.send(encodeError('Authkey not allowed to pub here. ident=writer, chan=other'));
+    await Promise.all([other, behind, bigger]);
+  });
+
+  test('errorGraceMs: after a session ended by ERROR the next one is not connected until it outlived the grace period', T, async () => {
+    const b = await broker();
+    const c = client(b.port, { errorGraceMs: 1500, reconnect: { initialDelayMs: 20, maxDelayMs: 50 } });
+    c.on('error', () => {});
+    await c.connect();
+    (await b.connection(0)).send(encodeError('Authentication failed for writer'));
+    const second = await b.connection(1);
+    await second.waitFrames(1);
+    assert.equal(c.connected, false);
+    await rejectsWith(c.publish('spam.mails', 'x'), 'NOT_CONNECTED', /last connection ended with ERROR "Authentication failed for writer"; waiting 1500 ms/);
+    await within(5000, "'connected'", once(c, 'connected'));
+    assert.equal(c.connected, true);
+    await within(5000, 'a publish on the proven connection', c.publish('spam.mails', 'after the grace period'));
+    const frames = await second.waitFrames(2);
+    assert.ok(frames[1]?.op === 'publish' && frames[1].payload.toString() === 'after the grace period');
+  });
+
   test('close() and a destroyed socket reject every pending publish', T, async () => {
     const b = await broker();
     const payload = Buffer.alloc(1000 * 1024);

@@ -79,6 +79,7 @@ describe('collector + hpfeeds broker', () => {
       JSON.stringify({
         collector: { owner: 'test', secret: 'collector-secret', pubchans: ['spam.mails'], subchans: [] },
         reader: { owner: 'test', secret: 'reader-secret', pubchans: [], subchans: ['spam.mails'] },
+        'no-rights': { owner: 'test', secret: 'no-rights-secret', pubchans: [], subchans: [] },
       }),
     );
     port = await closedPort();
@@ -130,6 +131,26 @@ describe('collector + hpfeeds broker', () => {
       const replies = await deliver(c.lmtpPort, big);
       assert.deepEqual(replies.map((r) => r.code), [451, 451]);
       assert.match(replies[0]!.text, /too large for the broker.*maxFrameSize 20000/);
+      assert.equal(await c.stop(), 0);
+    } finally {
+      await stopChild(broker);
+    }
+  });
+
+  it("an ident the broker does not let publish gets 451 with the broker's ERROR text, never 250", async () => {
+    const broker = await startBroker();
+    try {
+      const c = await startCli([], { ...env(), HPFEEDS_IDENT: 'no-rights', HPFEEDS_SECRET: 'no-rights-secret' });
+      collectors.push(c);
+      await eventually(() => c.logs().some((l) => l.msg === 'hpfeeds connected'), 'the collector connected');
+      const body = Buffer.from('Subject: refused\r\n\r\nnot allowed here\r\n');
+      // The first right after connecting (refused by ERROR), then the ones after the reconnect.
+      const replies = [];
+      for (let i = 0; i < 3; i++) replies.push(...(await deliver(c.lmtpPort, body)));
+      assert.deepEqual(replies.map((r) => r.code), [451, 451, 451, 451, 451, 451]);
+      assert.match(replies[0]!.text, /broker sent ERROR before the publish was accepted: Authkey not allowed to pub here\. ident=no-rights, chan=spam\.mails/);
+      for (const r of replies.slice(2)) assert.match(r.text, /Authkey not allowed to pub here/);
+      assert.ok(c.logs().some((l) => l.msg === 'hpfeeds broker ERROR: Authkey not allowed to pub here. ident=no-rights, chan=spam.mails'));
       assert.equal(await c.stop(), 0);
     } finally {
       await stopChild(broker);

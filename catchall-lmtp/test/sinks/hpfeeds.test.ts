@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MemoryAuthStore } from '../../../broker-dev/src/auth/auth-store.js';
+import { MemoryAuthStore, type AuthRecord, type AuthStore } from '../../../broker-dev/src/auth/auth-store.js';
 import { HpfeedsBroker } from '../../../broker-dev/src/broker/broker.js';
 import { configSchema } from '../../src/config/schema.js';
 import { encodeInfo, HpfeedsClient, type HpfeedsMessage } from '../../src/hpfeeds/index.js';
@@ -17,6 +17,8 @@ const CHANNELS = ['spam.mails', 'spam.copy'];
 const AUTH = [
   { ident: 'collector', owner: 'test', secret: 'collector-secret', pubchans: CHANNELS, subchans: [] },
   { ident: 'reader', owner: 'test', secret: 'reader-secret', pubchans: [], subchans: CHANNELS },
+  { ident: 'no-rights', owner: 'test', secret: 'no-rights-secret', pubchans: [], subchans: [] },
+  { ident: 'one-channel', owner: 'test', secret: 'one-channel-secret', pubchans: [CHANNELS[0]!], subchans: [] },
 ];
 
 let dir: string;
@@ -28,8 +30,8 @@ after(async () => {
 });
 
 /** Our broker (broker-dev) on a free port, or on `port`; `tls` serves that certificate. */
-async function startBroker(port = 0, tls?: { cert: string; key: string }): Promise<{ broker: HpfeedsBroker; port: number }> {
-  const broker = new HpfeedsBroker({ auth: new MemoryAuthStore(AUTH) });
+async function startBroker(port = 0, tls?: { cert: string; key: string }, auth: AuthStore = new MemoryAuthStore(AUTH)): Promise<{ broker: HpfeedsBroker; port: number }> {
+  const broker = new HpfeedsBroker({ auth });
   const endpoint = tls ? `tls:port=${port}:interface=127.0.0.1:cert=${tls.cert}:key=${tls.key}` : `tcp:port=${port}:interface=127.0.0.1`;
   const bound = await broker.listen(endpoint);
   return { broker, port: bound.port };
@@ -37,7 +39,7 @@ async function startBroker(port = 0, tls?: { cert: string; key: string }): Promi
 
 function options(port: number, overrides: Partial<HpfeedsSinkOptions> = {}): HpfeedsSinkOptions {
   const config = configSchema.parse({
-    sinks: [{ type: 'hpfeeds', host: '127.0.0.1', port, ident: 'collector', secret: 'collector-secret', channels: CHANNELS, reconnect: { initialDelayMs: 50, maxDelayMs: 300 } }],
+    sinks: [{ type: 'hpfeeds', host: '127.0.0.1', port, ident: 'collector', secret: 'collector-secret', channels: CHANNELS, errorGraceMs: 300, reconnect: { initialDelayMs: 50, maxDelayMs: 300 } }],
   });
   return { ...(config.sinks[0] as HpfeedsSinkOptions), ...overrides };
 }
@@ -128,16 +130,86 @@ describe('HpfeedsSink against our hpfeeds broker', { timeout: 30_000 }, () => {
     assert.deepEqual(sub.received.map((m) => parseJsonPayload(m.payload).doc.sha256), [small.sha256, small.sha256]);
   });
 
-  test("the broker's ERROR text is logged and deliveries are refused", async (t) => {
+  /**
+   * Delivers a message every few milliseconds for `ms`, recording what the sink said and whether it
+   * claimed to be ready after the broker's first ERROR.
+   */
+  async function deliverThroughout(sink: HpfeedsSink, lines: Array<Record<string, unknown>>, ms: number) {
+    const outcomes: Array<Promise<string>> = [];
+    let readyAfterError = false;
+    const deadline = Date.now() + ms;
+    for (let i = 0; Date.now() < deadline; i++) {
+      if (sink.isReady() && lines.some((l) => String(l.msg).startsWith('hpfeeds broker ERROR'))) readyAfterError = true;
+      outcomes.push(sink.deliver(message(Buffer.from(`message ${i}`))).then(() => 'delivered', (err: Error) => err.message));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const results = await Promise.all(outcomes);
+    return { results, delivered: results.filter((r) => r === 'delivered').length, readyAfterError, errors: lines.filter((l) => String(l.msg).startsWith('hpfeeds broker ERROR')) };
+  }
+
+  for (const [what, ident, text] of [
+    ['an ident without publish rights', 'no-rights', /Authkey not allowed to pub here\. ident=no-rights, chan=spam\.mails/],
+    ['an ident denied one of the two channels', 'one-channel', /Authkey not allowed to pub here\. ident=one-channel, chan=spam\.copy/],
+  ] as const) {
+    test(`${what}: no message is confirmed, neither right after connecting nor after each reconnect`, async (t) => {
+      const { broker, port } = await startBroker();
+      t.after(() => broker.close());
+      const { logger, lines } = captureLogs();
+      const sink = await readySink(options(port, { ident, secret: `${ident}-secret` }), logger);
+      t.after(() => sink.close());
+      const { results, delivered, errors } = await deliverThroughout(sink, lines, 1500);
+      assert.equal(delivered, 0, 'a delivery the broker refused was confirmed');
+      assert.ok(errors.length >= 2, `the sink reconnected and was refused again (ERRORs: ${errors.length})`);
+      assert.match(String(errors[0]!.msg), text);
+      // The broker's text reaches the caller (and so the 451): with the refused publish, or as the reason
+      // the sink is not publishing on the next connection yet.
+      assert.ok(results.some((r) => /broker sent ERROR before the publish was accepted: Authkey not allowed/.test(r)), results.join('\n'));
+      assert.ok(results.some((r) => /last connection ended with ERROR "Authkey not allowed/.test(r)), 'refused while on probation');
+    });
+  }
+
+  test("a wrong secret: the broker's ERROR is logged, nothing confirmed on the first connection, never ready again while refused", async (t) => {
     const { broker, port } = await startBroker();
     t.after(() => broker.close());
     const { logger, lines } = captureLogs();
     const sink = new HpfeedsSink(options(port, { secret: 'wrong' }), { logger });
     t.after(() => sink.close());
     await sink.start();
-    await waitFor('the ERROR in the log', () => lines.find((l) => l.msg === 'hpfeeds broker ERROR: Authentication failed for collector' && l.level === 50));
-    await waitFor('the sink to count as down', () => !sink.isReady());
-    await assert.rejects(sink.deliver(message(Buffer.from('x'))), (err: Error) => err instanceof SinkError && /hpfeeds:127\.0\.0\.1:\d+: /.test(err.message));
+    // The first connection counts as ready from AUTH until the ERROR comes back: publish in that window.
+    const deadline = Date.now() + 5000;
+    while (!sink.isReady()) {
+      assert.ok(Date.now() < deadline, 'the sink never connected');
+      await new Promise((r) => setImmediate(r));
+    }
+    const first = Array.from({ length: 10 }, (_, i) => sink.deliver(message(Buffer.from(`first ${i}`))).then(() => 'delivered', (err: Error) => err.message));
+    const { results, delivered, errors, readyAfterError } = await deliverThroughout(sink, lines, 1500);
+    assert.deepEqual((await Promise.all(first)).filter((r) => !/broker sent ERROR before the publish was accepted: Authentication failed for collector/.test(r)), []);
+    assert.equal(delivered, 0);
+    assert.ok(lines.some((l) => l.msg === 'hpfeeds broker ERROR: Authentication failed for collector' && l.level === 50));
+    assert.ok(errors.length >= 2, `the sink kept trying (ERRORs: ${errors.length})`);
+    await assert.rejects(sink.deliver(message(Buffer.from('x'))), (err: Error) => err instanceof SinkError && /^hpfeeds:127\.0\.0\.1:\d+: .*Authentication failed for collector/.test(err.message));
+    assert.equal(readyAfterError, false, 'a connection after the ERROR counted as ready within the grace period');
+    assert.ok(results.some((r) => /Authentication failed for collector/.test(r)), results.join('\n'));
+  });
+
+  test('once the broker grants the channel, the sink recovers after the grace period and delivers', async (t) => {
+    const records = new Map<string, AuthRecord>(AUTH.map((r) => [r.ident, r]));
+    const auth: AuthStore = { lookup: async (ident) => records.get(ident), size: () => records.size, close: () => undefined };
+    const { broker, port } = await startBroker(0, undefined, auth);
+    t.after(() => broker.close());
+    const { logger, lines } = captureLogs();
+    const sink = await readySink(options(port, { ident: 'no-rights', secret: 'no-rights-secret' }), logger);
+    t.after(() => sink.close());
+    await assert.rejects(sink.deliver(message(Buffer.from('refused'))), /Authkey not allowed to pub here/);
+    records.set('no-rights', { ...records.get('no-rights')!, pubchans: CHANNELS });
+    await waitFor('the sink to be ready again', () => sink.isReady(), 5000);
+    const sub = await reader(port, sink);
+    t.after(() => sub.close());
+    const msg = message(Buffer.from('after the grant'));
+    await sink.deliver(msg);
+    await waitFor('the message on both channels', () => sub.received.length >= 2);
+    assert.deepEqual(sub.received.map((m) => parseJsonPayload(m.payload).doc.sha256), [msg.sha256, msg.sha256]);
+    assert.ok(lines.some((l) => l.msg === 'hpfeeds broker ERROR: Authkey not allowed to pub here. ident=no-rights, chan=spam.mails'));
   });
 
   test('a broker restart: deliveries fail while it is gone, then succeed after the reconnect', async (t) => {
