@@ -7,7 +7,7 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 "$HERE/render.sh"
-conf=${POSTFIX_CONFIG_DIR:-/etc/postfix}
+conf=${POSTFIX_CONFIG_DIR:-/run/trap-postfix/config}
 
 "$HERE/scripts/watch-relay-domains.sh" &
 watchers=("$!")

@@ -4,9 +4,9 @@
 # Sourced by render.sh and by the watchers. Documented in postfix/README.md.
 
 # Where this Postfix instance lives.
-: "${POSTFIX_CONFIG_DIR:=/etc/postfix}"
+: "${POSTFIX_CONFIG_DIR:=/run/trap-postfix/config}"
 : "${POSTFIX_QUEUE_DIR:=/var/spool/postfix}"
-: "${POSTFIX_DATA_DIR:=/var/lib/postfix}"
+: "${POSTFIX_DATA_DIR:=/run/trap-postfix/data}"
 : "${MAILLOG_FILE:=/dev/stdout}"
 
 # What it listens on. LISTEN_ADDRESS is Postfix's inet_interfaces (all, loopback-only, or addresses).

@@ -7,7 +7,8 @@
 //   - every service restarts unless stopped, has a healthcheck (in the file or its image's Dockerfile)
 //     and a stop_grace_period; the collector's is longer than its drain timeout;
 //   - only postfix is published on every address; dev brokers on 127.0.0.1 only; the collector never;
-//   - the directories the postfix image and the collector read (their ENV) are the ones mounted;
+//   - the directories the postfix image and the collector read (their ENV) are the ones mounted, and
+//     on a read-only postfix, those it writes are on a tmpfs or a volume;
 //   - the services holding hpfeeds connections set the keepalive sysctls (interval 5 s, 3 probes);
 //   - read_only services get a tmpfs /tmp (tsx keeps its compile cache there); bind sources exist;
 //   - every ${VAR} of docker-compose.yml, scripts/test-swaks.sh and scripts/native-up.sh is documented
@@ -221,6 +222,15 @@ function checkMounts(file, services) {
     const relayDir = env.RELAY_DOMAINS_FILE?.replace(/\/[^/]+$/, '');
     for (const [name, dir] of Object.entries({ 'RELAY_DOMAINS_FILE (its directory)': relayDir, CERTS_DIR: env.CERTS_DIR, LETSENCRYPT_DIR: env.LETSENCRYPT_DIR, POSTFIX_QUEUE_DIR: env.POSTFIX_QUEUE_DIR })) {
       if (!dir || !mounted.has(dir)) problems.push(`${file}: service postfix: ${name} is ${dir ?? 'unset'} in the image, and nothing is mounted there`);
+    }
+    // On a read-only root, what Postfix writes must be on a tmpfs or a volume.
+    if (postfix.read_only) {
+      const writable = [...(postfix.tmpfs ?? []).map((t) => String(t).split(':')[0]), ...mounted.keys()];
+      for (const name of ['POSTFIX_CONFIG_DIR', 'POSTFIX_DATA_DIR', 'POSTFIX_QUEUE_DIR']) {
+        if (!writable.some((w) => env[name] === w || env[name]?.startsWith(`${w}/`))) {
+          problems.push(`${file}: service postfix: it is read_only, but ${name} (${env[name]}) is on no tmpfs or volume`);
+        }
+      }
     }
     const source = relayDir && mounted.get(relayDir);
     if (source?.startsWith('/') && !existsSync(join(source, env.RELAY_DOMAINS_FILE.split('/').pop()))) {
