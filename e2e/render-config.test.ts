@@ -81,6 +81,17 @@ describe('render.sh: configuration from the environment', () => {
     assert.match(master, /^lmtp +unix +- +- +n +- +10 +lmtp\n +-o soft_bounce=yes/m, 'LMTP processes are capped');
   });
 
+  test('the log may go to /dev/stdout or the file named, nowhere else', async () => {
+    let r = await render({ MAILLOG_FILE: '/dev/stdout' });
+    assert.equal(r.code, 0, r.output);
+    assert.equal(await param('maillog_file_prefixes'), '/var, /dev/stdout');
+    const file = path.join(dir, 'log', 'postfix.log');
+    r = await render({ MAILLOG_FILE: file });
+    assert.equal(r.code, 0, r.output);
+    assert.equal(await param('maillog_file'), file);
+    assert.equal(await param('maillog_file_prefixes'), `/var, /dev/stdout, ${file}`);
+  });
+
   test('POSTFIX_<parameter> overrides any main.cf parameter, last', async () => {
     const r = await render({ POSTFIX_queue_run_delay: '7s', POSTFIX_message_size_limit: '1234' });
     assert.equal(r.code, 0, r.output);

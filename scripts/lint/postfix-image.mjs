@@ -105,6 +105,8 @@ function render(serviceEnv) {
     }
     const postconf = (name) => spawnSync('postconf', ['-c', env.POSTFIX_CONFIG_DIR, '-h', name], { encoding: 'utf8' }).stdout.trim();
     if (postconf('maillog_file') !== env.MAILLOG_FILE) problem(`maillog_file is ${postconf('maillog_file')}, the image's MAILLOG_FILE is ${env.MAILLOG_FILE}`);
+    const prefixes = postconf('maillog_file_prefixes').split(/[\s,]+/);
+    if (prefixes.some((p) => p.startsWith('/dev') && p !== '/dev/stdout')) problem(`maillog_file_prefixes (${prefixes.join(', ')}) lets Postfix log into /dev`);
     if (postconf('relay_transport') !== `lmtp:inet:${env.LMTP_HOST}:${env.LMTP_PORT}`) problem(`relay_transport is ${postconf('relay_transport')}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
