@@ -45,14 +45,20 @@ export function checkTargets(r: Results): TargetCheck[] {
       : { measure: 'through Postfix to the broker vs Postfix to smtp-sink', target: '≥ 0.8×', value: 'not measured', pass: null },
   );
 
+  // The issue states the session count, not the size, so its default (4 KiB) applies; the worst size is
+  // shown beside it, since a burst of large mail is what fills memory.
   const at50 = r.ingest.filter((x) => x.target.startsWith('ours:') && x.sessions === 50);
-  const worst50 = at50.reduce<(typeof at50)[number] | undefined>((w, x) => (!w || x.peakRss > w.peakRss ? x : w), undefined);
+  const highest = (xs: typeof at50) => xs.reduce<(typeof at50)[number] | undefined>((w, x) => (!w || x.peakRss > w.peakRss ? x : w), undefined);
+  const worst50 = highest(at50.filter((x) => x.size === 4 * KiB));
+  const worstAnySize = highest(at50);
   checks.push(
     worst50
       ? {
-          measure: 'collector peak RSS at 50 sessions (worst mode and size)',
+          measure: 'collector peak RSS at 50 sessions (4 KiB, worst mode)',
           target: '≤ 150 MB',
-          value: `${(worst50.peakRss / MB).toFixed(0)} MB (${worst50.target}, ${sizeLabel(worst50.size)})`,
+          value:
+            `${(worst50.peakRss / MB).toFixed(0)} MB (${worst50.target})` +
+            (worstAnySize && worstAnySize !== worst50 ? `; largest at any size: ${(worstAnySize.peakRss / MB).toFixed(0)} MB (${worstAnySize.target}, ${sizeLabel(worstAnySize.size)})` : ''),
           pass: worst50.peakRss <= 150 * MB,
         }
       : { measure: 'collector peak RSS at 50 sessions', target: '≤ 150 MB', value: 'not measured', pass: null },
