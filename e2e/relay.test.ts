@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Appliance, assertIntact, TRAP_DOMAIN, trapMessage } from './helpers/appliance.js';
-import { ipv6LoopbackAvailable } from './helpers/ports.js';
+import { requireIpv6Loopback } from './helpers/ports.js';
 import { SmtpDialog } from './helpers/smtp-dialog.js';
 import { sendEmail } from './helpers/swaks.js';
 import { eventually, sleep } from './helpers/wait.js';
@@ -105,7 +105,7 @@ describe('relay: trap domains only', () => {
   });
 
   test('the IPv6 loopback gets no relay permission either', async (t) => {
-    if (!(await ipv6LoopbackAvailable())) return t.skip('::1 is not available on this machine');
+    if (!(await requireIpv6Loopback(t))) return;
     await sendEmail({ server: '::1', port: port(), to: 'victim@example.com', quitAfter: 'RCPT', expectRejection: /^554 5\.7\.1/ });
     const { token, data } = trapMessage();
     await sendEmail({ server: '::1', port: port(), to: `v6@${TRAP_DOMAIN}`, data });

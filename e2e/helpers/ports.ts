@@ -28,6 +28,19 @@ export async function ipv6LoopbackAvailable(): Promise<boolean> {
   }
 }
 
+/**
+ * For a test that needs ::1: true when it can run. On a machine without it the test is skipped, unless
+ * CI (or E2E_REQUIRE_IPV6) is set: there a missing ::1 fails the run, so CI cannot lose the IPv6 cases
+ * without anyone noticing.
+ */
+export async function requireIpv6Loopback(t: { skip(message: string): void }): Promise<boolean> {
+  if (await ipv6LoopbackAvailable()) return true;
+  const required = [process.env.CI, process.env.E2E_REQUIRE_IPV6].some((v) => v !== undefined && v !== '' && v !== '0' && v !== 'false');
+  if (required) throw new Error('::1 is not available on this machine, and CI/E2E_REQUIRE_IPV6 requires the IPv6 loopback tests to run');
+  t.skip('::1 is not available on this machine (set CI or E2E_REQUIRE_IPV6 to make that a failure)');
+  return false;
+}
+
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 export function tcpOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
