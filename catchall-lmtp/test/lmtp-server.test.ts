@@ -183,7 +183,7 @@ describe('LMTP server, direct mode', () => {
     const env = recorded(sha256(withXf))?.envelope;
     assert.equal(env?.clientAddress, '192.0.2.77');
     assert.equal(env?.clientName, 'bot.example.org');
-    assert.equal(env?.helo, 'bot-helo');
+    assert.equal(env?.helo, 'Bot-Helo', 'the HELO as the client spelled it');
     assert.equal(env?.protocol, 'ESMTP');
     await client.quit();
 
@@ -195,6 +195,32 @@ describe('LMTP server, direct mode', () => {
     assert.equal(env2.clientAddress, undefined, 'never guessed');
     assert.equal(env2.helo, undefined);
     await plain.quit();
+  });
+
+  it('keeps ADDR, PROTO and HELO when NAME is odd, and every XFORWARD value as sent (xtext-decoded)', async () => {
+    const cases = [
+      // smtp-server alone refuses a NAME that is not a valid host name with 501, losing the other values.
+      { command: 'XFORWARD NAME=Bad_Host.example ADDR=198.51.100.7 PROTO=SMTP HELO=[UNAVAILABLE]', name: 'Bad_Host.example', addr: '198.51.100.7', helo: undefined, proto: 'SMTP' },
+      { command: 'XFORWARD NAME=[TEMPUNAVAIL] ADDR=IPv6:2001:DB8:0:0:0:0:0:1 HELO=WIN-7K3+2Bx+5Fy', name: undefined, addr: '2001:db8::1', helo: 'WIN-7K3+x_y' },
+      { command: 'XFORWARD NAME=[UNAVAILABLE] ADDR=203.0.113.9 HELO=we+20said+01hi', name: undefined, addr: '203.0.113.9', helo: 'we said\x01hi' },
+      // Postfix splits long XFORWARD data over several commands; HELO=[UNAVAILABLE] must not cost the LHLO (503 on MAIL).
+      { command: 'XFORWARD NAME=a.example ADDR=192.0.2.1\r\nXFORWARD PROTO=ESMTP HELO=[UNAVAILABLE]\r\nXFORWARD HELO=Late_Helo', name: 'a.example', addr: '192.0.2.1', helo: 'Late_Helo', proto: 'ESMTP' },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const { client } = await LmtpClient.connect({ port: t.port });
+      for (const command of c.command.split('\r\n')) {
+        const reply = await client.command(command);
+        assert.equal(reply.code, 250, `${command}: ${reply.text}`);
+      }
+      const body = Buffer.from(`Subject: odd xforward ${i}\r\n\r\nx\r\n`);
+      assert.equal((await client.sendMessage('s@x.test', ['xf@trap.test'], body)).perRecipient[0]?.code, 250);
+      const env = recorded(sha256(body))?.envelope;
+      assert.equal(env?.clientAddress, c.addr, c.command);
+      assert.equal(env?.clientName, c.name, c.command);
+      assert.equal(env?.helo, c.helo, c.command);
+      assert.equal(env?.protocol, 'proto' in c ? c.proto : undefined, c.command);
+      await client.quit();
+    }
   });
 
   it('answers recipients over the limit with 452 4.5.3 and replies only for the accepted ones', async () => {

@@ -10,6 +10,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
 import './any-address.js';
 import './greeting-delay.js';
+import './xforward.js';
 import { Collect, Sha256, SizeLimit, readThrough } from './message-stream.js';
 
 export interface LmtpServerOptions {
@@ -34,6 +35,7 @@ export interface LmtpServerOptions {
 const CATCH_ALL_OPTIONS = {
   greetingDelay: false, // Postfix waits for the greeting; no 100 ms early-talker pause per connection
   acceptAnyAddress: true, // every address Postfix hands over is taken as written, never a 501
+  xForwardAsSent: true, // XFORWARD values (HELO's case, odd NAMEs) as Postfix sent them, never a 501
 };
 
 export type ListenAddress = { host: string; port: number } | { socket: string };
