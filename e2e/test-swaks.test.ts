@@ -81,4 +81,22 @@ describe('make test-swaks against make native-up', { skip: process.getuid?.() !=
     const kept = /swaks transcripts: (\S+)/.exec(r.output)?.[1];
     if (kept) await rm(kept, { recursive: true, force: true });
   });
+
+  test('with raw payloads (no envelope over hpfeeds) the client address is checked in Received:, and the rows say WARN', async () => {
+    const up = await sh('make', ['--no-print-directory', 'native-up'], { ...env, CATCHALL_FORMAT: 'raw' }, 120_000);
+    assert.equal(up.code, 0, `make native-up (raw) failed:\n${up.output}`);
+    const r = await sh('scripts/test-swaks.sh', [], env, 120_000);
+    assert.equal(r.code, 0, r.output);
+    for (const name of ['smtp', 'starttls', 'smtps', 'multircpt', 'latin1']) {
+      assert.match(r.output, new RegExp(`^${name} .*client 127\\.0\\.0\\.1 \\(Received:\\).* WARN$`, 'm'), `a WARN row for ${name}`);
+      assert.match(r.output, new RegExp(`^WARN ${name}: hpfeeds: the raw payload carries no envelope`, 'm'));
+    }
+    assert.match(r.output, /test-swaks: all 6 cases passed, 5 with warnings/);
+    // And the address in Received: is really compared.
+    const wrong = await sh('scripts/test-swaks.sh', [], { ...env, EXPECT_CLIENT_ADDRESS: '192.0.2.1' }, 120_000);
+    assert.equal(wrong.code, 1, wrong.output);
+    assert.match(wrong.output, /FAIL smtp: hpfeeds: raw payload without an envelope, and Postfix's Received: header names client 127\.0\.0\.1, expected 192\.0\.2\.1/);
+    const kept = /swaks transcripts: (\S+)/.exec(wrong.output)?.[1];
+    if (kept) await rm(kept, { recursive: true, force: true });
+  });
 });
