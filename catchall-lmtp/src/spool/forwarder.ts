@@ -23,7 +23,8 @@ export class Forwarder {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Messages just accepted, kept so they need not be read back from disk. */
   private readonly cache = new Map<string, CollectedMessage>();
-  /** Sinks that already confirmed a message whose other sinks failed: a retry skips them. */
+  /** Sinks that already confirmed a message whose other sinks failed: a retry skips them. Also kept
+   *  in the message's meta/ file, so that a restart skips them too. */
   private readonly confirmedBy = new Map<string, Set<string>>();
   private readonly timers: NodeJS.Timeout[] = [];
   private allReady = false;
@@ -128,8 +129,11 @@ export class Forwarder {
   private async forward(name: string): Promise<void> {
     const started = process.hrtime.bigint();
     let message: CollectedMessage;
+    let confirmedBefore: string[] = [];
     try {
-      message = this.cache.get(name) ?? (await this.store.read(name));
+      const cached = this.cache.get(name);
+      if (cached) message = cached;
+      else ({ message, confirmedBy: confirmedBefore } = await this.store.read(name));
     } catch (err) {
       this.pending.delete(name);
       // ENOENT: forwarded meanwhile (a scan listed new/ just before the move) or removed by hand.
@@ -137,14 +141,20 @@ export class Forwarder {
       this.logger[gone ? 'debug' : 'error']({ name, err: (err as Error).message }, gone ? 'spooled message no longer in new/' : 'cannot read a spooled message');
       return;
     }
-    const done = this.confirmedBy.get(name) ?? new Set<string>();
+    const done = new Set([...confirmedBefore, ...(this.confirmedBy.get(name) ?? [])]);
     const remaining = this.sinks.filter((s) => !done.has(s.name));
     const result = await publishToAll(remaining, message, this.metrics);
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
     const log = { sha256: message.sha256, size: message.bytes.length, recipients: message.envelope.rcptTo.length, client: message.envelope.clientAddress, name, sinks: result.sinks, ms };
     if (!result.ok) {
-      for (const s of remaining) if (result.sinks[s.name] === 'ok') done.add(s.name);
+      const newlyConfirmed = remaining.filter((s) => result.sinks[s.name] === 'ok');
+      for (const s of newlyConfirmed) done.add(s.name);
       this.confirmedBy.set(name, done);
+      if (newlyConfirmed.length > 0) {
+        await this.store.recordConfirmed(name, message, [...done]).catch((err: Error) =>
+          this.logger.error({ name, err: err.message }, 'cannot record which sinks confirmed; a restart would publish to them again'),
+        );
+      }
       this.logger.warn({ ...log, outcome: 'retry later' }, 'spooled message not forwarded');
       return; // stays pending in new/; replayed on reconnect or by the periodic scan
     }

@@ -1,15 +1,31 @@
 // The spool on disk: a Maildir (see sinks/maildir.ts) whose new/ holds accepted messages not yet
 // confirmed by every sink and whose cur/ is the archive of forwarded ones. The envelope (recipients,
 // XFORWARD client data…), for which a Maildir has no place, is stored as the message's metadata (meta/), so
-// that a message replayed after a restart is published with the same envelope.
+// that a message replayed after a restart is published with the same envelope. So are the sinks that
+// already confirmed a message another sink refused, so that a restart does not publish it to them again.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Maildir } from '../sinks/maildir.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
 
 type StoredEnvelope = Omit<Envelope, 'receivedAt'> & { receivedAt: string };
+interface StoredMeta {
+  sha256: string;
+  envelope: StoredEnvelope;
+  /** Names of the sinks that confirmed the message while another one failed. */
+  confirmedBy?: string[];
+}
+
+export interface SpooledMessage {
+  message: CollectedMessage;
+  /** Sinks that already have it (see recordConfirmed). */
+  confirmedBy: string[];
+}
+
+/** A rewrite of meta/NAME in progress; a leftover of a crash is removed at open(). */
+const REWRITE = /^\..*\.rewrite$/;
 
 export class SpoolStore {
   private readonly maildir: Maildir;
@@ -18,8 +34,10 @@ export class SpoolStore {
     this.maildir = new Maildir(dir);
   }
 
-  open(): Promise<void> {
-    return this.maildir.open();
+  async open(): Promise<void> {
+    await this.maildir.open();
+    const meta = path.join(this.dir, 'meta');
+    for (const name of await readdir(meta)) if (REWRITE.test(name)) await rm(path.join(meta, name), { force: true });
   }
 
   close(): Promise<void> {
@@ -37,8 +55,7 @@ export class SpoolStore {
 
   /** Durable in new/ (with its envelope) once resolved; returns the Maildir name. */
   add(message: CollectedMessage): Promise<string> {
-    const envelope: StoredEnvelope = { ...message.envelope, receivedAt: message.envelope.receivedAt.toISOString() };
-    return this.maildir.add(message.bytes, Buffer.from(JSON.stringify({ sha256: message.sha256, envelope })));
+    return this.maildir.add(message.bytes, metaOf(message));
   }
 
   listNew(): Promise<string[]> {
@@ -46,15 +63,40 @@ export class SpoolStore {
   }
 
   /** Reads a message back from new/; one put there by someone else gets a minimal envelope. */
-  async read(name: string): Promise<CollectedMessage> {
+  async read(name: string): Promise<SpooledMessage> {
     const { bytes, meta: json } = await this.maildir.readNew(name);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     let envelope: Envelope = { mailFrom: '', rcptTo: [], receivedAt: receivedAtFromName(name), size: bytes.length };
+    let confirmedBy: string[] = [];
     if (json) {
-      const stored = (JSON.parse(json.toString('utf8')) as { envelope: StoredEnvelope }).envelope;
-      envelope = { ...stored, receivedAt: new Date(stored.receivedAt), size: bytes.length };
+      const stored = JSON.parse(json.toString('utf8')) as StoredMeta;
+      envelope = { ...stored.envelope, receivedAt: new Date(stored.envelope.receivedAt), size: bytes.length };
+      confirmedBy = stored.confirmedBy ?? [];
     }
-    return { bytes, sha256, envelope };
+    return { message: { bytes, sha256, envelope }, confirmedBy };
+  }
+
+  /**
+   * Records which sinks confirmed a message that stays in new/ because another failed: meta/NAME is
+   * replaced atomically (a temporary file in meta/, fsynced, renamed over it, meta/ fsynced).
+   */
+  async recordConfirmed(name: string, message: CollectedMessage, sinks: readonly string[]): Promise<void> {
+    const meta = path.join(this.dir, 'meta');
+    const temporary = path.join(meta, `.${name}.rewrite`);
+    const file = await open(temporary, 'w', 0o600);
+    try {
+      await file.writeFile(metaOf(message, sinks));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, path.join(meta, name));
+    const dir = await open(meta, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 
   /** new/NAME → cur/NAME:2, once every sink confirmed (not fsynced: see Maildir.markDelivered). */
@@ -66,6 +108,12 @@ export class SpoolStore {
   prune(days: number, count: number): Promise<number> {
     return this.maildir.prune({ maxAgeMs: days * 86_400_000, maxCount: count });
   }
+}
+
+function metaOf(message: CollectedMessage, confirmedBy?: readonly string[]): Buffer {
+  const envelope: StoredEnvelope = { ...message.envelope, receivedAt: message.envelope.receivedAt.toISOString() };
+  const meta: StoredMeta = { sha256: message.sha256, envelope, ...(confirmedBy ? { confirmedBy: [...confirmedBy] } : {}) };
+  return Buffer.from(JSON.stringify(meta));
 }
 
 /** Maildir names start with the arrival time in seconds; anything else counts as "now". */
