@@ -50,6 +50,7 @@ describe('seed formats, unchanged', () => {
         channels: ['spam.mails'],
         tls: { enabled: false, verify: true },
         maxFrameSize: 1048581,
+        errorGraceMs: 2000,
         format: 'json',
         reconnect: { initialDelayMs: 500, maxDelayMs: 30000 },
       },
@@ -170,6 +171,49 @@ describe('environment and command line', () => {
     const o = loadConfig({ file: f, env: { HPFEEDS_SECRET: 'from-env', HPFEEDS_TLS: 'yes', AMQP_PASSWORD: '' } });
     assert.ok(o.sinks[0]?.type === 'hpfeeds' && o.sinks[0].secret === 'from-env' && o.sinks[0].tls.enabled);
     assert.equal(o.sinks.length, 1, 'an empty variable counts as unset');
+  });
+
+  it('reaches settings beyond the basic ones: exchange, timeouts, frame limit, reconnect, LMTP and spool', () => {
+    const c = loadConfig({
+      env: {
+        AMQP_HOST: 'rabbit',
+        AMQP_EXCHANGE_TYPE: 'fanout',
+        AMQP_EXCHANGE_DURABLE: 'yes',
+        AMQP_DECLARE_EXCHANGE: 'false',
+        AMQP_CONFIRM_TIMEOUT_MS: '2500',
+        AMQP_RECONNECT_MAX_DELAY_MS: '9000',
+        HPFEEDS_HOST: 'hp',
+        HPFEEDS_IDENT: 'i',
+        HPFEEDS_SECRET: 's',
+        HPFEEDS_CHANNELS: 'c',
+        HPFEEDS_MAX_FRAME_SIZE: '16777216',
+        HPFEEDS_ERROR_GRACE_MS: '5000',
+        CATCHALL_LMTP_HOSTNAME: 'trap.example',
+        CATCHALL_SPOOL_REPLAY_INTERVAL_MS: '1000',
+        CATCHALL_SPOOL_FORWARD_CONCURRENCY: '4',
+      },
+    });
+    const [amqp, hp] = c.sinks;
+    assert.ok(amqp?.type === 'amqp');
+    assert.deepEqual(
+      [amqp.exchangeType, amqp.exchangeDurable, amqp.declareExchange, amqp.confirmTimeoutMs, amqp.reconnect],
+      ['fanout', true, false, 2500, { initialDelayMs: 500, maxDelayMs: 9000 }],
+    );
+    assert.ok(hp?.type === 'hpfeeds');
+    assert.deepEqual([hp.maxFrameSize, hp.errorGraceMs], [16777216, 5000]);
+    assert.equal(c.lmtp.hostname, 'trap.example');
+    assert.deepEqual([c.spool.replayIntervalMs, c.spool.forwardConcurrency], [1000, 4]);
+    // A value that is wrong names its variable.
+    assert.match(errorOf(() => loadConfig({ env: { AMQP_HOST: 'h', AMQP_EXCHANGE_TYPE: 'round-robin' } })), /sinks\[0\]\.exchangeType: .*"round-robin" \(from environment variable AMQP_EXCHANGE_TYPE\)/);
+  });
+
+  it('applies a tuning variable to every sink of its type, and ignores it when there is none', () => {
+    const two = file('sinks:\n  - { type: hpfeeds, host: a, ident: i, secret: s, channels: [c] }\n  - { type: hpfeeds, host: b, ident: i, secret: s, channels: [c], maxFrameSize: 100 }\n  - { type: amqp }\n');
+    const c = loadConfig({ file: two, env: { HPFEEDS_MAX_FRAME_SIZE: '16777216', HPFEEDS_RECONNECT_INITIAL_DELAY_MS: '50' } });
+    assert.deepEqual(c.sinks.map((s) => (s.type === 'hpfeeds' ? [s.maxFrameSize, s.reconnect.initialDelayMs] : s.type)), [[16777216, 50], [16777216, 50], 'amqp']);
+    // docker-compose always passes HPFEEDS_MAX_FRAME_SIZE: without an hpfeeds sink it must not refuse to start.
+    const amqpOnly = loadConfig({ env: { AMQP_HOST: 'rabbit', HPFEEDS_MAX_FRAME_SIZE: '16777216', HPFEEDS_FORMAT: 'raw' } });
+    assert.deepEqual(amqpOnly.sinks.map((s) => s.type), ['amqp']);
   });
 
   it('command-line options win over the environment and the file', async () => {

@@ -1,6 +1,8 @@
 // Environment variables that override settings. Their names live in the schema (`.meta({ env })`);
 // this module lists them and applies them to a config document. Empty variables count as unset, so
-// that compose files can pass `${AMQP_URL:-}` through without effect.
+// that compose files can pass `${AMQP_URL:-}` through without effect. A `tuning` sink variable
+// applies to every sink of its type and is ignored without one (a compose file may always set it);
+// the others describe one sink, so they must not be ambiguous and need a sink (or add one).
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
 import { amqpSinkSchema, hpfeedsSinkSchema, lmtpSchema, logSchema, metricsSchema, spoolSchema, commonSections } from './schema.js';
@@ -11,17 +13,20 @@ export interface EnvSetting {
   path: string[];
   description: string;
   secret: boolean;
+  /** Adjusts every sink of its type; ignored when there is none. */
+  tuning: boolean;
 }
 
 interface JsonSchemaNode {
   env?: string;
   description?: string;
   secret?: boolean;
+  tuning?: boolean;
   properties?: Record<string, JsonSchemaNode>;
 }
 
 function collect(node: JsonSchemaNode, path: string[], out: EnvSetting[]): EnvSetting[] {
-  if (node.env) out.push({ env: node.env, path, description: node.description ?? '', secret: node.secret === true });
+  if (node.env) out.push({ env: node.env, path, description: node.description ?? '', secret: node.secret === true, tuning: node.tuning === true });
   for (const [key, child] of Object.entries(node.properties ?? {})) collect(child, [...path, key], out);
   return out;
 }
@@ -71,9 +76,20 @@ export function applyEnv(doc: Doc, env: Env): Map<string, string> {
   }
   const sinks = (Array.isArray(doc.sinks) ? doc.sinks : []) as Doc[];
   for (const [type, { settings, creators }] of Object.entries(sinkEnv)) {
-    const set = settings.filter((s) => present(env, s.env));
-    if (set.length === 0) continue;
+    const tuning = settings.filter((s) => s.tuning && present(env, s.env));
+    const set = settings.filter((s) => !s.tuning && present(env, s.env));
     const ofType = sinks.filter((s) => s?.type === type);
+    const apply = (sink: Doc, list: EnvSetting[]) => {
+      const index = sinks.indexOf(sink);
+      for (const s of list) {
+        setPath(sink, s.path, env[s.env]);
+        origins.set(['sinks', String(index), ...s.path].join('.'), `environment variable ${s.env}`);
+      }
+    };
+    if (set.length === 0) {
+      for (const sink of ofType) apply(sink, tuning);
+      continue;
+    }
     if (ofType.length > 1) {
       throw new ConfigError(
         `${set.map((s) => s.env).join(', ')} set, but the config has ${ofType.length} ${type} sinks: ` +
@@ -90,11 +106,7 @@ export function applyEnv(doc: Doc, env: Env): Map<string, string> {
       sink = { type };
       sinks.push(sink);
     }
-    const index = sinks.indexOf(sink);
-    for (const s of set) {
-      setPath(sink, s.path, env[s.env]);
-      origins.set(['sinks', String(index), ...s.path].join('.'), `environment variable ${s.env}`);
-    }
+    apply(sink, [...set, ...tuning]);
   }
   if (sinks.length > 0) doc.sinks = sinks;
   return origins;

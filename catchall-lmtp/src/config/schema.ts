@@ -1,6 +1,8 @@
 // The one zod schema of the collector's configuration: it is the single source of the defaults,
 // of the reference table in README.md (see docs.ts) and of the environment variable names
-// (each overridable setting carries its variable in `.meta({ env })`, see env.ts).
+// (each overridable setting carries its variable in `.meta({ env })`, see env.ts). A sink setting
+// marked `tuning` only adjusts a sink: its variable applies to every sink of that type and is ignored
+// when there is none, so that a compose file can always pass it.
 import { z } from 'zod';
 
 // Values from `${VAR}` interpolation and from environment variables arrive as strings; numbers,
@@ -35,15 +37,19 @@ const tlsSchema = (prefix: string) =>
     .strict()
     .prefault({});
 
-const reconnectSchema = z
-  .object({
-    initialDelayMs: positiveInt.default(500).meta({ description: 'first reconnect delay; doubles, with jitter' }),
-    maxDelayMs: positiveInt.default(30_000).meta({ description: 'reconnect delay ceiling' }),
-  })
-  .strict()
-  .prefault({});
+const reconnectSchema = (prefix: string) =>
+  z
+    .object({
+      initialDelayMs: positiveInt
+        .default(500)
+        .meta({ env: `${prefix}_RECONNECT_INITIAL_DELAY_MS`, tuning: true, description: 'first reconnect delay; doubles, with jitter' }),
+      maxDelayMs: positiveInt.default(30_000).meta({ env: `${prefix}_RECONNECT_MAX_DELAY_MS`, tuning: true, description: 'reconnect delay ceiling' }),
+    })
+    .strict()
+    .prefault({});
 
-const sinkFormat = payloadFormatSchema.default('json').meta({ description: 'payload format; defaults to the top-level `format`' });
+const sinkFormat = (prefix: string) =>
+  payloadFormatSchema.default('json').meta({ env: `${prefix}_FORMAT`, tuning: true, description: 'payload format; defaults to the top-level `format`' });
 
 export const amqpSinkSchema = z
   .object({
@@ -60,16 +66,23 @@ export const amqpSinkSchema = z
     password: z.string().default('guest').meta({ env: 'AMQP_PASSWORD', description: 'password', secret: true }),
     tls: tlsSchema('AMQP'),
     exchange: z.string().min(1).default('spam').meta({ env: 'AMQP_EXCHANGE', description: 'exchange to publish to' }),
-    exchangeType: z.enum(['topic', 'direct', 'fanout', 'headers']).default('topic').meta({ description: 'exchange type' }),
+    exchangeType: z
+      .enum(['topic', 'direct', 'fanout', 'headers'])
+      .default('topic')
+      .meta({ env: 'AMQP_EXCHANGE_TYPE', tuning: true, description: 'exchange type' }),
     exchangeDurable: bool()
       .default(false)
-      .meta({ description: "exchange durability as declared (spamtrap-system's consumers declare it non-durable)" }),
-    declareExchange: bool().default(true).meta({ description: 'declare the exchange at connect (false: it must exist)' }),
+      .meta({ env: 'AMQP_EXCHANGE_DURABLE', tuning: true, description: "exchange durability as declared (spamtrap-system's consumers declare it non-durable)" }),
+    declareExchange: bool()
+      .default(true)
+      .meta({ env: 'AMQP_DECLARE_EXCHANGE', tuning: true, description: 'declare the exchange at connect (false: it must exist)' }),
     routingKey: z.string().default('spam.mails').meta({ env: 'AMQP_ROUTING_KEY', description: 'routing key' }),
-    format: sinkFormat,
-    connectTimeoutMs: positiveInt.default(10_000).meta({ description: 'TCP+AMQP handshake timeout' }),
-    confirmTimeoutMs: positiveInt.default(15_000).meta({ description: 'how long to wait for a publisher confirm' }),
-    reconnect: reconnectSchema,
+    format: sinkFormat('AMQP'),
+    connectTimeoutMs: positiveInt.default(10_000).meta({ env: 'AMQP_CONNECT_TIMEOUT_MS', tuning: true, description: 'TCP+AMQP handshake timeout' }),
+    confirmTimeoutMs: positiveInt
+      .default(15_000)
+      .meta({ env: 'AMQP_CONFIRM_TIMEOUT_MS', tuning: true, description: 'how long to wait for a publisher confirm' }),
+    reconnect: reconnectSchema('AMQP'),
   })
   .strict();
 export type AmqpSinkConfig = z.infer<typeof amqpSinkSchema>;
@@ -83,15 +96,19 @@ export const hpfeedsSinkSchema = z
     secret: z.string().meta({ env: 'HPFEEDS_SECRET', description: 'secret of that identity', secret: true }),
     channels: list(z.string().min(1)).meta({ env: 'HPFEEDS_CHANNELS', description: 'channels to publish every message to (env: comma-separated)' }),
     tls: tlsSchema('HPFEEDS'),
-    maxFrameSize: positiveInt.default(1_048_581).meta({ description: 'largest frame the broker accepts (5 + 1 MiB); bigger messages are refused with 4xx' }),
+    maxFrameSize: positiveInt
+      .default(1_048_581)
+      .meta({ env: 'HPFEEDS_MAX_FRAME_SIZE', tuning: true, description: 'largest frame the broker accepts (5 + 1 MiB); bigger messages are refused with 4xx' }),
     errorGraceMs: int(0, 10_000)
       .default(2_000)
       .meta({
+        env: 'HPFEEDS_ERROR_GRACE_MS',
+        tuning: true,
         description:
           'hpfeeds never confirms; only an ERROR says no. A publish unlike any the broker took on this connection gets 250 only after this long without one, and after an ERROR the sink stays not ready until a new connection lasted this long. 0: off (a refused message can be lost)',
       }),
-    format: sinkFormat,
-    reconnect: reconnectSchema,
+    format: sinkFormat('HPFEEDS'),
+    reconnect: reconnectSchema('HPFEEDS'),
   })
   .strict();
 export type HpfeedsSinkConfig = z.infer<typeof hpfeedsSinkSchema>;
@@ -124,7 +141,7 @@ export const lmtpSchema = z
       .default(30_000)
       .meta({ env: 'CATCHALL_LMTP_DRAIN_TIMEOUT_MS', description: 'on SIGTERM, how long open sessions may finish' }),
     useXForward: bool().default(true).meta({ env: 'CATCHALL_LMTP_XFORWARD', description: "accept Postfix's XFORWARD (original client address, name, HELO)" }),
-    hostname: z.string().min(1).optional().meta({ description: 'name in the greeting (default: the host name)' }),
+    hostname: z.string().min(1).optional().meta({ env: 'CATCHALL_LMTP_HOSTNAME', description: 'name in the greeting (default: the host name)' }),
   })
   .strict()
   .prefault({});
@@ -134,8 +151,12 @@ export const spoolSchema = z
     dir: z.string().min(1).optional().meta({ env: 'CATCHALL_MAILDIR', description: 'maildir used as durable outbox and archive; enables spool mode' }),
     retentionDays: int(0).default(0).meta({ env: 'CATCHALL_SPOOL_RETENTION_DAYS', description: 'delete forwarded messages (cur/) older than this; 0 keeps them' }),
     retentionCount: int(0).default(0).meta({ env: 'CATCHALL_SPOOL_RETENTION_COUNT', description: 'keep at most this many forwarded messages; 0: no limit' }),
-    replayIntervalMs: positiveInt.default(30_000).meta({ description: 'how often new/ is re-scanned for messages not yet forwarded' }),
-    forwardConcurrency: positiveInt.default(64).meta({ description: 'messages published to the sinks at once' }),
+    replayIntervalMs: positiveInt
+      .default(30_000)
+      .meta({ env: 'CATCHALL_SPOOL_REPLAY_INTERVAL_MS', description: 'how often new/ is re-scanned for messages not yet forwarded' }),
+    forwardConcurrency: positiveInt
+      .default(64)
+      .meta({ env: 'CATCHALL_SPOOL_FORWARD_CONCURRENCY', description: 'messages published to the sinks at once' }),
   })
   .strict()
   .prefault({});
