@@ -355,6 +355,40 @@ describe('LMTP server, limits and failures', () => {
     }
   });
 
+  it('ends a DATA transfer that trickles past dataTimeoutMs with 421 and a close; a slow delivery after the dot is not cut', async () => {
+    const sink = new RecordingSink();
+    const t = await startServer({ sinks: [sink], idleTimeoutMs: 10_000, dataTimeoutMs: 500 });
+    try {
+      const { client } = await LmtpClient.connect({ port: t.port });
+      client.write('MAIL FROM:<s@x.test>\r\nRCPT TO:<a@trap.test>\r\nRCPT TO:<b@trap.test>\r\nDATA\r\n');
+      assert.deepEqual((await client.readReplies(4)).map((r) => r.code), [250, 250, 250, 354]);
+      // One byte every 50 ms keeps the idle timeout from ever firing.
+      const trickle = setInterval(() => client.write('x'), 50);
+      try {
+        const reply = await client.readReply(10_000);
+        assert.equal(reply.code, 421);
+        assert.match(reply.text, /DATA not completed within 500 ms, closing connection/);
+        await client.closed;
+      } finally {
+        clearInterval(trickle);
+      }
+      await eventually(async () => (await messageCount(t, 'aborted')) === 1, 'counted as not received');
+      assert.equal(sink.messages.length, 0);
+
+      // Holding the delivery well past the deadline: the message was in before it, so it gets its 250s.
+      sink.hold();
+      const { client: patient } = await LmtpClient.connect({ port: t.port });
+      const sending = patient.sendMessage('s@x.test', ['a@trap.test', 'b@trap.test'], Buffer.from('Subject: in time\r\n\r\nx\r\n'));
+      await eventually(() => sink.pending === 1, 'the delivery in progress');
+      await new Promise((r) => setTimeout(r, 800));
+      sink.release();
+      assert.deepEqual((await sending).perRecipient.map((r) => r.code), [250, 250]);
+      await patient.quit();
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('listens on a unix socket', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'lmtp-sock-'));
     const sink = new RecordingSink();

@@ -137,6 +137,9 @@ export const lmtpSchema = z
     idleTimeoutMs: positiveInt
       .default(300_000)
       .meta({ env: 'CATCHALL_LMTP_IDLE_TIMEOUT_MS', description: 'a client silent for this long is disconnected (421)' }),
+    dataTimeoutMs: positiveInt
+      .default(600_000)
+      .meta({ env: 'CATCHALL_LMTP_DATA_TIMEOUT_MS', description: 'a message not received in full (final dot) this long after DATA: 421 and close, however steadily bytes trickle in' }),
     drainTimeoutMs: positiveInt
       .default(30_000)
       .meta({ env: 'CATCHALL_LMTP_DRAIN_TIMEOUT_MS', description: 'on SIGTERM, how long open sessions may finish' }),

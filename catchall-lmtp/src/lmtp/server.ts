@@ -9,6 +9,7 @@ import type { Delivery, RecipientResult } from '../delivery/delivery.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
 import './any-address.js';
+import './data-timeout.js';
 import './greeting-delay.js';
 import './xforward.js';
 import { Collect, Sha256, SizeLimit, readThrough } from './message-stream.js';
@@ -22,6 +23,8 @@ export interface LmtpServerOptions {
   maxRecipients: number;
   maxConnections: number;
   idleTimeoutMs: number;
+  /** Deadline of one DATA transfer, from the 354 to the final dot (see data-timeout.ts). */
+  dataTimeoutMs?: number;
   /** On stop(), how long sessions in the middle of a message may take to finish. */
   drainTimeoutMs: number;
   useXForward: boolean;
@@ -68,6 +71,7 @@ export class LmtpServer {
       maxRecipients: options.maxRecipients,
       maxClients: options.maxConnections,
       socketTimeout: options.idleTimeoutMs,
+      dataTimeout: options.dataTimeoutMs,
       closeTimeout: options.drainTimeoutMs,
       useXForward: options.useXForward,
       disableReverseLookup: true,
