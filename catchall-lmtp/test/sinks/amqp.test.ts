@@ -7,7 +7,8 @@ import { configSchema } from '../../src/config/schema.js';
 import { AmqpSink, type AmqpSinkOptions } from '../../src/sinks/amqp.js';
 import { SinkError, type CollectedMessage } from '../../src/sinks/sink.js';
 import { message, parseJsonPayload, selfSignedCert, sha256, waitFor } from './helpers.js';
-import { Admin, captureLogs, closeConnectionByName, closedPort, forwardToRabbitmq, uniqueName } from './rabbitmq.js';
+import amqp from 'amqplib';
+import { Admin, captureLogs, closeConnectionByName, closedPort, forwardToRabbitmq, RABBITMQ_URL, uniqueName } from './rabbitmq.js';
 
 /** The sink's options as the config schema produces them (all defaults applied). */
 function options(overrides: Partial<AmqpSinkOptions>): AmqpSinkOptions {
@@ -152,6 +153,37 @@ describe('AmqpSink against RabbitMQ', { timeout: 60_000 }, () => {
     assert.ok(lines.filter((l) => String(l.msg).startsWith('connected to')).length >= 2, 'reconnected');
     assert.ok(!JSON.stringify(lines).includes('guest:guest'), 'no password in the logs');
     t.diagnostic(`messages: ${made}, failed attempts while reconnecting: ${failures.length}, duplicates at the consumer: ${consumer.messages.length - received.size}`);
+  });
+
+  test('the exchange deleted mid-run: the next message is refused, the sink reconnects and declares it again', async (t) => {
+    const exchange = await admin.exchange(uniqueName('ex'));
+    const consumer = await admin.consumer(exchange);
+    const { logger, lines } = captureLogs();
+    const sink = await startedSink(options({ exchange }), logger);
+    t.after(() => sink.close());
+    await waitFor('the sink to connect', () => sink.isReady());
+    await sink.deliver(message(Buffer.from('before the deletion')));
+
+    await admin.channel.deleteExchange(exchange);
+    await assert.rejects(sink.deliver(message(Buffer.from('into the void'))), (err: Error) => {
+      assert.ok(err instanceof SinkError);
+      assert.match(err.message, /NOT_FOUND - no exchange/);
+      return true;
+    });
+    await waitFor('the sink to be ready again', () => sink.isReady(), 5000);
+    // checkExchange closes the channel it runs on when the exchange is missing: use one of its own.
+    const conn = await amqp.connect(RABBITMQ_URL);
+    t.after(() => conn.close());
+    await (await conn.createChannel()).checkExchange(exchange);
+    assert.ok(lines.filter((l) => String(l.msg).startsWith('connected to')).length >= 2, 'reconnected');
+
+    // The deletion took the queue's binding with it; bound again, the retried message arrives.
+    const rebound = await admin.consumer(exchange);
+    const retried = message(Buffer.from('into the void'));
+    await sink.deliver(retried);
+    await waitFor('the retried message at the consumer', () => rebound.messages.length === 1);
+    assert.equal(rebound.messages[0]!.properties.messageId, retried.sha256);
+    assert.equal(consumer.messages.length, 1, 'only the message from before the deletion reached the old binding');
   });
 
   for (const [name, declared, sinkSettings, expected] of [
