@@ -103,6 +103,69 @@ describe('collector + RabbitMQ', () => {
     assert.equal(await json.stop(), 0);
   });
 
+  it('reports the sink, publish latency and bytes in /metrics, and logs one line per message with client, sinks and ms', async () => {
+    const exchange = await admin.exchange(uniqueName('metrics'));
+    await admin.consumer(exchange);
+    const c = await collector([], { AMQP_URL: RABBITMQ_URL, AMQP_EXCHANGE: exchange });
+    const metrics = async () => (await fetch(`http://127.0.0.1:${c.metricsPort}/metrics`)).text();
+    await eventually(async () => (await fetch(`http://127.0.0.1:${c.metricsPort}/readyz`)).status === 200, 'ready');
+    assert.match(await metrics(), /^catchall_sink_connected\{sink="amqp:127\.0\.0\.1:5672"\} 1$/m);
+
+    const body = asReceived(Buffer.from('Subject: counted\r\n\r\nfor the metrics\r\n'));
+    const { client } = await LmtpClient.connect({ port: c.lmtpPort });
+    await client.command('XFORWARD ADDR=198.51.100.44 NAME=[UNAVAILABLE] HELO=counter');
+    assert.deepEqual((await client.sendMessage('s@x.test', ['a@trap.test', 'b@trap.test'], body)).perRecipient.map((r) => r.code), [250, 250]);
+    await client.quit();
+
+    const text = await metrics();
+    assert.match(text, new RegExp(`^catchall_message_bytes_total ${body.length}$`, 'm'));
+    assert.match(text, /^catchall_sink_publish_seconds_count\{sink="amqp:127\.0\.0\.1:5672",result="ok"\} 1$/m);
+    assert.match(text, /^catchall_sink_publish_seconds_bucket\{le="\+Inf",sink="amqp:127\.0\.0\.1:5672",result="ok"\} 1$/m);
+    const line = c.logs().find((l) => l.msg === 'message accepted');
+    assert.ok(line, 'one log line per message');
+    assert.equal(line.sha256, sha256(body));
+    assert.equal(line.size, body.length);
+    assert.equal(line.recipients, 2);
+    assert.equal(line.client, '198.51.100.44');
+    assert.deepEqual(line.sinks, { 'amqp:127.0.0.1:5672': 'ok' });
+    assert.ok(typeof line.ms === 'number' && line.ms >= 0, `ms: ${String(line.ms)}`);
+    assert.equal(line.outcome, 'accepted');
+    assert.equal(await c.stop(), 0);
+  });
+
+  it('SIGTERM while a publisher confirm is outstanding: the reply waits for it (250), or is 451 when none comes; exit 0, nothing lost', async () => {
+    for (const variant of ['confirm arrives', 'confirm times out'] as const) {
+      const exchange = await admin.exchange(uniqueName('drain'));
+      const consumer = await admin.consumer(exchange);
+      const proxy = await forwardToRabbitmq(0);
+      try {
+        const c = await collector([], { AMQP_URL: `amqp://guest:guest@127.0.0.1:${proxy.port}`, AMQP_EXCHANGE: exchange, AMQP_CONFIRM_TIMEOUT_MS: '1500' });
+        await eventually(async () => (await fetch(`http://127.0.0.1:${c.metricsPort}/readyz`)).status === 200, 'ready');
+        proxy.holdReplies();
+        const body = asReceived(Buffer.from(`Subject: in flight at SIGTERM (${variant})\r\n\r\n${randomBytes(8).toString('hex')}\r\n`));
+        const { client } = await LmtpClient.connect({ port: c.lmtpPort });
+        const sending = client.sendMessage('s@x.test', ['a@trap.test', 'b@trap.test'], body);
+        await eventually(() => consumer.messages.some((m) => m.properties.messageId === sha256(body)), 'published, its confirm held back');
+        c.child.kill('SIGTERM');
+        await eventually(() => c.logs().some((l) => l.msg === 'stopping: no new connections, finishing messages in progress'), 'draining');
+        if (variant === 'confirm arrives') proxy.releaseReplies();
+        const replies = (await sending).perRecipient;
+        if (variant === 'confirm arrives') {
+          assert.deepEqual(replies.map((r) => r.code), [250, 250]);
+        } else {
+          assert.deepEqual(replies.map((r) => r.code), [451, 451]);
+          assert.match(replies[0]!.text, /no publisher confirm within 1500 ms/);
+          proxy.releaseReplies(); // lets the connection close cleanly
+        }
+        await client.quit();
+        assert.equal(await c.exited, 0);
+        assert.equal(consumer.messages.filter((m) => m.properties.messageId === sha256(body)).length, 1, 'nothing lost');
+      } finally {
+        await proxy.close();
+      }
+    }
+  });
+
   it('answers 451 per recipient for an unroutable message', async () => {
     const exchange = await admin.exchange(uniqueName('unroutable'));
     const c = await collector([], { AMQP_URL: RABBITMQ_URL, AMQP_EXCHANGE: exchange });

@@ -81,9 +81,14 @@ export async function closedPort(): Promise<number> {
 /**
  * Forwards connections on `port` (0: any free port) to RabbitMQ: a broker address that starts
  * listening on demand, or, with a certificate, RabbitMQ behind TLS (it has no TLS listener here).
+ * holdReplies() stops passing on what the broker sends (its confirms, say) until releaseReplies().
  */
-export async function forwardToRabbitmq(port: number, tlsFiles?: { cert: string; key: string }): Promise<{ port: number; close(): Promise<void> }> {
+export async function forwardToRabbitmq(
+  port: number,
+  tlsFiles?: { cert: string; key: string },
+): Promise<{ port: number; close(): Promise<void>; holdReplies(): void; releaseReplies(): void }> {
   const sockets = new Set<net.Socket>();
+  const pairs: Array<{ client: net.Socket; upstream: net.Socket }> = [];
   const forward = (client: net.Socket) => {
     const upstream = net.connect(5672, '127.0.0.1');
     for (const s of [client, upstream]) {
@@ -92,6 +97,7 @@ export async function forwardToRabbitmq(port: number, tlsFiles?: { cert: string;
       s.on('error', () => undefined);
     }
     client.pipe(upstream).pipe(client);
+    pairs.push({ client, upstream });
   };
   const server = tlsFiles
     ? tls.createServer({ cert: await readFile(tlsFiles.cert), key: await readFile(tlsFiles.key) }, forward)
@@ -100,6 +106,15 @@ export async function forwardToRabbitmq(port: number, tlsFiles?: { cert: string;
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
+    holdReplies: () => {
+      for (const { client, upstream } of pairs) {
+        upstream.unpipe(client);
+        upstream.pause();
+      }
+    },
+    releaseReplies: () => {
+      for (const { client, upstream } of pairs) if (!client.destroyed) upstream.pipe(client);
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise((resolve) => server.close(resolve));
