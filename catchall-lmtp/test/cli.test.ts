@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, startCli } from './helpers/cli.js';
+import { closedPort } from './sinks/rabbitmq.js';
 import { serverReplies, swaks } from './helpers/tools.js';
 import { eventually } from './helpers/wait.js';
 
@@ -62,6 +63,32 @@ describe('catchall-lmtp command line', () => {
     assert.equal(config.sinks[0]?.host, 'hp.example');
     assert.equal(config.sinks[0]?.secret, '***');
     assert.doesNotMatch(r.stdout, /topsecret/);
+  });
+
+  it('loads .env from the working directory by default; a variable already set wins over it', async () => {
+    const cwd = await mkdtemp(path.join(dir, 'cwd-'));
+    await writeFile(path.join(cwd, '.env'), 'HPFEEDS_HOST=from-dotenv.example\nHPFEEDS_IDENT=writer\nHPFEEDS_SECRET=s\nHPFEEDS_CHANNELS=spam.mails\nCATCHALL_LMTP_PORT=2626\n');
+    const r = await runCli(['--check-config'], { CATCHALL_LMTP_PORT: '2727' }, 60_000, cwd);
+    assert.equal(r.code, 0, r.stderr);
+    const config = JSON.parse(r.stdout) as { lmtp: { port: number }; sinks: Array<{ host: string }> };
+    assert.equal(config.sinks[0]?.host, 'from-dotenv.example');
+    assert.equal(config.lmtp.port, 2727, 'the environment wins over .env');
+  });
+
+  it('-v logs at debug level', async () => {
+    const env = { HPFEEDS_HOST: '127.0.0.1', HPFEEDS_PORT: String(await closedPort()), HPFEEDS_IDENT: 'w', HPFEEDS_SECRET: 's', HPFEEDS_CHANNELS: 'c' };
+    const debugLines = async (args: string[]) => {
+      const c = await startCli(args, env);
+      try {
+        // The hpfeeds client's connection attempt is a debug line, logged while the sinks start.
+        return c.logs().filter((l) => l.level === 'debug');
+      } finally {
+        assert.equal(await c.stop(), 0);
+      }
+    };
+    const [verbose, quiet] = await Promise.all([debugLines(['-v']), debugLines([])]);
+    assert.ok(verbose.some((l) => l.msg === 'connecting'), JSON.stringify(verbose));
+    assert.deepEqual(quiet, []);
   });
 
   it('exits 1 naming the address when the LMTP port is taken', async () => {

@@ -15,10 +15,10 @@ export interface RunningCollector {
   exited: Promise<number | null>;
 }
 
-/** Runs to completion (for --help, bad config…): exit code and output. */
-export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs to completion (for --help, bad config…) in `cwd` (where a default .env is looked for): exit code and output. */
+export function runCli(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, cwd = '/'): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: '/' });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
