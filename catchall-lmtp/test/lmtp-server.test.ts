@@ -107,6 +107,25 @@ describe('LMTP server, direct mode', () => {
     await client.quit();
   });
 
+  it('takes Latin-1, NUL bytes and a 9 MB message from swaks --data @file byte-exact', async () => {
+    const files: Record<string, Buffer> = {
+      latin1: Buffer.from('Subject: caf\xe9 via swaks\nContent-Type: text/plain; charset=iso-8859-1\n\nna\xefve \xfcber \xff\xe4\n', 'latin1'),
+      nul: Buffer.concat([Buffer.from('Subject: nul via swaks\n\nbefore'), Buffer.from([0, 0, 1, 2, 0x7f]), Buffer.from('after\n')]),
+      big: Buffer.concat([Buffer.from('Subject: 9 MB via swaks\n\n'), Buffer.alloc(9 * 1024 * 1024, Buffer.from(`${'0123456789abcdef'.repeat(6)}\xe9\n`, 'latin1'))]),
+    };
+    for (const [name, bytes] of Object.entries(files)) {
+      const file = path.join(tmp, `${name}.eml`);
+      await writeFile(file, bytes);
+      const r = await swaks({ port: t.port }, ['--to', `${name}@trap.test`, '--data', `@${file}`, '--silent', '1']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      // swaks sends LF as CRLF and adds a line end before the terminator; nothing else may change.
+      const sent = Buffer.from(`${bytes.toString('latin1').replace(/\r?\n/g, '\r\n')}\r\n`, 'latin1');
+      const m = recorded(sha256(sent));
+      assert.ok(m, `${name} arrived byte-exact`);
+      assert.equal(m.envelope.size, sent.length);
+    }
+  });
+
   it('accepts the smallest messages: empty and one byte (plus the CRLF the terminator needs)', async () => {
     const { client } = await LmtpClient.connect({ port: t.port });
     const empty = await client.sendMessage('s@x.test', ['empty@trap.test'], Buffer.alloc(0));
