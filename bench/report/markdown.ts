@@ -72,6 +72,8 @@ export function renderMarkdown(r: Results, chartPath: string): string {
     ),
   );
   out.push('');
+  const ceiling = libraryCeiling(r);
+  if (ceiling) out.push(ceiling, '');
   if (r.failures.length > 0) {
     out.push('**Failed measures** (a run that loses a message is a failure, not a number):');
     out.push('');
@@ -97,6 +99,7 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   out.push('');
   out.push('- **smtp-sink**: `smtp-sink -L`, C, discards everything: the ceiling.');
   out.push('- **aiosmtpd**: `bench/reference/aiosmtpd_lmtp_maildir.py`, the original Python collector\'s ingest path (aiosmtpd LMTP, `mailbox.Maildir` copy, no fsync).');
+  out.push('- **smtp-server no-op**: `bench/reference/smtp_server_noop.mjs`, npm smtp-server in LMTP mode as our collector uses it, reading each message and answering 250 without storing it: the ceiling of any collector built on that library, on this machine.');
   out.push('- **ours:spool**: `catchall-lmtp -m DIR` with no sink configured (the spool is the archive; the forwarder only moves each message to `cur/`); 250 once the message is fsynced in `new/`.');
   out.push('- **ours:amqp**: direct mode; 250 after RabbitMQ\'s publisher confirm (127.0.0.1:5672).');
   out.push('- **ours:hpfeeds**: direct mode; 250 once written to the authenticated connection to our hpfeeds broker.');
@@ -205,4 +208,17 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   );
   out.push('');
   return out.join('\n');
+}
+
+/** How far smtp-server itself gets against smtp-sink in this run: the bound on any collector built on it. */
+function libraryCeiling(r: Results): string | undefined {
+  const at = (target: string) => r.ingest.find((x) => x.target === target && x.size === 4 * 1024 && x.sessions === 10)?.msgsPerSec;
+  const noop = at('smtp-server no-op');
+  const sink = at('smtp-sink');
+  if (noop === undefined || sink === undefined) return undefined;
+  return (
+    `For scale: smtp-server answering 250 without storing anything (\`smtp-server no-op\`) reaches ${(noop / sink).toFixed(2)}× smtp-sink ` +
+    `(${noop.toFixed(0)} / ${sink.toFixed(0)} msgs/s) at 4 KiB and 10 sessions in this run; no collector built on that library can ` +
+    'do better on this machine, where the load generator, the server and the broker share two cores.'
+  );
 }
