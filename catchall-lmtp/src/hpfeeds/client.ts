@@ -10,7 +10,7 @@
 //
 // With `errorGraceMs` (off by default; the collector's sink sets it) a publish is confirmed only once
 // the broker has had time to refuse it: one the broker has not yet been seen to take on this
-// connection (the first on a channel, or one bigger than any taken there) resolves only after it was
+// connection (the first on a channel, or one in a larger size class than any taken there) resolves only after it was
 // written and errorGraceMs passed without an ERROR; publishes written after a pending one wait for it,
 // because the broker discards everything after the frame it refuses. And after a connection ended
 // with an ERROR, the next one counts as connected only once it has lasted errorGraceMs without one.
@@ -25,7 +25,7 @@ import {
   authHash,
   DEFAULT_MAX_FRAME,
   encodeAuth,
-  encodePublish,
+  encodePublishHead,
   encodeSubscribe,
   encodeUnsubscribe,
   FrameDecoder,
@@ -78,13 +78,26 @@ export type { HpfeedsMessage };
 const KEEPALIVE_IDLE_MS = 10_000;
 
 interface PendingPublish {
-  frame: Buffer;
+  /** The frame up to its payload, then the payload itself: written back to back, never copied together. */
+  head: Buffer;
+  payload: Buffer;
+  /** Size class of the whole frame (see sizeClass). */
+  sizeClass: number;
   channel: string;
   settled: boolean;
   /** When its write completed (performance.now()), for one waiting out the grace period. */
   writtenAt: number;
   resolve(): void;
   reject(err: Error): void;
+}
+
+/**
+ * Frames are judged by size class (the power of two at or above their length), not exact length: the
+ * broker's frame limit is what a bigger frame can run into, and messages of nearly the same size must
+ * not each wait out the grace period, holding back every publish after them.
+ */
+function sizeClassOf(frameLength: number): number {
+  return Math.ceil(Math.log2(Math.max(1, frameLength)));
 }
 
 /** One socket, from opening to close. Frames and the end go to the client through the callbacks. */
@@ -96,8 +109,8 @@ class Session {
   /** Counted as connected by the client (after an ERROR-ended session: only once it outlived the grace period). */
   up = false;
   brokerError: HpfeedsBrokerError | undefined;
-  // Per channel, the largest PUBLISH frame the broker took on this connection (it outlived the grace
-  // period without an ERROR); a publish within that resolves once written, unless one before it waits.
+  // Per channel, the largest size class of PUBLISH frame the broker took on this connection (it outlived
+  // the grace period without an ERROR); a publish within that resolves once written, unless one before it waits.
   private readonly accepted = new Map<string, number>();
   // Written publishes waiting out the grace period, in write order.
   private held: PendingPublish[] = [];
@@ -174,9 +187,10 @@ class Session {
    * Resolves on the write callback (or, for a publish the broker has not been seen to take, once it
    * also outlived the grace period); waits for 'drain' first while the socket is over its high-water mark.
    */
-  publish(channel: string, frame: Buffer): Promise<void> {
+  publish(channel: string, head: Buffer, payload: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
-      const p: PendingPublish = { frame, channel, settled: false, writtenAt: 0, resolve, reject };
+      const sizeClass = sizeClassOf(head.length + payload.length);
+      const p: PendingPublish = { head, payload, sizeClass, channel, settled: false, writtenAt: 0, resolve, reject };
       this.pending.add(p);
       if (this.waiting.length === 0 && !this.socket.writableNeedDrain) this.write(p);
       else this.waiting.push(p);
@@ -202,10 +216,13 @@ class Session {
   }
 
   private write(p: PendingPublish): void {
-    this.socket.write(p.frame, (err) => {
+    this.socket.cork(); // one writev for both parts
+    this.socket.write(p.head);
+    this.socket.write(p.payload, (err) => {
       // On an error the socket is destroyed and the close handler rejects p with the reason.
       if (!err) this.written(p);
     });
+    this.socket.uncork();
   }
 
   private written(p: PendingPublish): void {
@@ -222,7 +239,7 @@ class Session {
   }
 
   private taken(p: PendingPublish): boolean {
-    return this.errorGraceMs === 0 || (this.accepted.get(p.channel) ?? -1) >= p.frame.length;
+    return this.errorGraceMs === 0 || (this.accepted.get(p.channel) ?? -1) >= p.sizeClass;
   }
 
   // The broker handles frames in order and closes at the first it refuses: a publish that outlived the
@@ -232,7 +249,7 @@ class Session {
     const now = performance.now();
     let released = 0;
     for (const p of this.held) {
-      if (p.writtenAt + this.errorGraceMs <= now) this.accepted.set(p.channel, Math.max(this.accepted.get(p.channel) ?? 0, p.frame.length));
+      if (p.writtenAt + this.errorGraceMs <= now) this.accepted.set(p.channel, Math.max(this.accepted.get(p.channel) ?? 0, p.sizeClass));
       else if (!this.taken(p)) break;
       released++;
     }
@@ -364,13 +381,13 @@ export class HpfeedsClient extends EventEmitter {
       return Promise.reject(new HpfeedsClientError('FRAME_TOO_LARGE',
         `PUBLISH frame of ${size} bytes (payload ${body.length} bytes) exceeds maxFrameSize of ${this.maxFrameSize} bytes`));
     }
-    let frame: Buffer;
+    let head: Buffer;
     try {
-      frame = encodePublish(this.opts.ident, channel, body);
+      head = encodePublishHead(this.opts.ident, channel, body.length);
     } catch (err) {
       return Promise.reject(new HpfeedsClientError('INVALID_ARGUMENT', `cannot publish to channel: ${(err as Error).message}`, { cause: err }));
     }
-    return session.publish(channel, frame);
+    return session.publish(channel, head, body);
   }
 
   /**

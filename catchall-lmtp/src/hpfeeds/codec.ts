@@ -87,7 +87,18 @@ export function encodeAuth(ident: string, hash: Buffer): Buffer {
 
 export function encodePublish(ident: string, channel: string, payload: Buffer | string): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  return frame(OP.PUBLISH, [...string8('ident', ident), ...string8('channel', channel), body]);
+  return Buffer.concat([encodePublishHead(ident, channel, body.length), body]);
+}
+
+/**
+ * A PUBLISH frame up to where its payload starts: written before the payload itself, so that sending
+ * a large message does not first copy it into a frame.
+ */
+export function encodePublishHead(ident: string, channel: string, payloadLength: number): Buffer {
+  const strings = [...string8('ident', ident), ...string8('channel', channel)];
+  const head = frame(OP.PUBLISH, strings);
+  head.writeUInt32BE(head.length + payloadLength, 0);
+  return head;
 }
 
 export function encodeSubscribe(ident: string, channel: string): Buffer {

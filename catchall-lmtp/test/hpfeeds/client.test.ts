@@ -271,13 +271,22 @@ describe('hpfeeds client', () => {
     await side.waitFrames(2);
     assert.equal(await stateOf(first), 'pending');
     await within(5000, 'the first publish to be confirmed', first);
-    // Taken: the same size on the same channel now resolves once written.
+    // Taken: the same size on the same channel now resolves once written, and so does a slightly longer
+    // one in the same size class (frames of 28 and 32 bytes: both up to 2^5).
     await within(5000, 'a publish like one already taken', c.publish('spam.mails', 'again'));
+    const sameClass = c.publish('spam.mails', 'again!!!!');
+    await side.waitFrames(4);
+    assert.equal(await stateOf(sameClass), 'resolved');
+    // A larger size class (a 63-byte frame) waits out the grace period again.
+    const larger = c.publish('spam.mails', 'x'.repeat(40));
+    await side.waitFrames(5);
+    assert.equal(await stateOf(larger), 'pending');
+    await within(5000, 'a publish of a larger size class to be confirmed', larger);
     // A new channel waits, and so does a publish like one already taken that is written after it.
     const other = rejectsWith(c.publish('other', 'x'), 'BROKER_ERROR', /broker sent ERROR before the publish was accepted: Authkey not allowed to pub here/);
     const behind = rejectsWith(c.publish('spam.mails', 'again'), 'BROKER_ERROR', /Authkey not allowed/);
     const bigger = rejectsWith(c.publish('spam.mails', 'a bigger one'), 'BROKER_ERROR', /Authkey not allowed/);
-    await side.waitFrames(6);
+    await side.waitFrames(8);
     side.send(encodeError('Authkey not allowed to pub here. ident=writer, chan=other'));
     await Promise.all([other, behind, bigger]);
   });
