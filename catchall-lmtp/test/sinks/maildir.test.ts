@@ -49,6 +49,22 @@ describe('Maildir', () => {
     for (const [i, name] of names.entries()) assert.equal((await maildir.readNew(name)).bytes.toString(), `message ${i}`);
   });
 
+  test('a message that arrives while the last batch is being fsynced is written too', { timeout: 60_000 }, async (t) => {
+    const maildir = await openMaildir('late');
+    t.after(() => maildir.close());
+    for (let round = 0; round < 20; round++) {
+      let firstDone = false;
+      const first = maildir.add(Buffer.from(`first ${round}`)).finally(() => (firstDone = true));
+      // Wait until the first message is in new/ but not yet confirmed: its batch's fsync of new/ is
+      // running. A message that comes now must not be left behind when that batch completes.
+      const before = (await maildir.listNew()).length;
+      while (!firstDone && (await maildir.listNew()).length === before) await new Promise((resolve) => setImmediate(resolve));
+      const late = maildir.add(Buffer.from(`late ${round}`));
+      await Promise.all([first, late]);
+    }
+    assert.equal((await maildir.listNew()).length, 40);
+  });
+
   test('a reader of new/ never sees a partially written message', async (t) => {
     const maildir = await openMaildir('atomic');
     t.after(() => maildir.close());
