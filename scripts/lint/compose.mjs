@@ -10,7 +10,7 @@
 //   - the directories the postfix image and the collector read (their ENV) are the ones mounted, and
 //     on a read-only postfix, those it writes are on a tmpfs or a volume;
 //   - the services holding hpfeeds connections set the keepalive sysctls (interval 5 s, 3 probes);
-//   - read_only services get a tmpfs /tmp (tsx keeps its compile cache there); bind sources exist;
+//   - read_only services get a tmpfs /tmp (scratch space libraries expect); bind sources exist;
 //   - every ${VAR} of docker-compose.yml, scripts/test-swaks.sh and scripts/native-up.sh is documented
 //     in .env.example;
 //   - the collector accepts its configuration as the container would get it (image ENV, the service's

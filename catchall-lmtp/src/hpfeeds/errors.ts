@@ -36,7 +36,7 @@ export type HpfeedsClientErrorCode =
   | 'CLOSED' // close() was called
   | 'SUBSCRIPTION_OVERFLOW' // a subscribe() iterator's consumer fell too far behind
   | 'CONNECTION_LOST' // the socket went away before the frame was written
-  | 'BROKER_ERROR' // the broker sent ERROR before the frame was written
+  | 'BROKER_ERROR' // the broker sent ERROR before the publish resolved (written, or still in its grace period)
   | 'CONNECT_FAILED'; // the first connection attempt failed
 
 /** A client operation that did not happen; `cause` holds the underlying error when there is one. */
