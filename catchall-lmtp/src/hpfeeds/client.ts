@@ -492,6 +492,8 @@ export class HpfeedsClient extends EventEmitter {
         s.fail(new Error(`expected INFO from the broker, got ${f.op.toUpperCase()}`));
         return;
       }
+      // close() half-closed the socket before INFO came: nothing more may be written to it.
+      if (!s.socket.writable) return;
       this.authenticate(s, f.nonce, f.name);
       return;
     }
@@ -557,7 +559,7 @@ export class HpfeedsClient extends EventEmitter {
     if (wasUp) {
       this.log.warn({ err: reason }, 'hpfeeds disconnected');
       this.emit('disconnected', reason);
-    } else {
+    } else if (!this.closing) {
       this.log.warn({ err: reason }, 'hpfeeds connection attempt failed');
     }
     if (this.closing || !this.backoff || !this.reconnectDelays) return;

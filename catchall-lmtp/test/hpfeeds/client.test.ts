@@ -5,8 +5,10 @@ import { once } from 'node:events';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import { afterEach, describe, test } from 'node:test';
+import { pino } from 'pino';
 import {
   encodeError,
+  encodeInfo,
   encodePublish,
   HpfeedsBrokerError,
   HpfeedsClient,
@@ -16,7 +18,7 @@ import {
   type HpfeedsClientOptions,
   type HpfeedsMessage,
 } from '../../src/hpfeeds/index.js';
-import { eventually, ScriptedBroker, within } from './scripted-broker.js';
+import { eventually, NONCE, ScriptedBroker, within } from './scripted-broker.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 // AUTH for nonce a1b2c3d4, ident "writer", secret "secret" (spec vector).
@@ -306,6 +308,21 @@ describe('hpfeeds client', () => {
     await within(5000, 'a publish on the proven connection', c.publish('spam.mails', 'after the grace period'));
     const frames = await second.waitFrames(2);
     assert.ok(frames[1]?.op === 'publish' && frames[1].payload.toString() === 'after the grace period');
+  });
+
+  test('close() before the INFO came: a late INFO is not answered on the half-closed socket', T, async () => {
+    const b = await broker({ info: false });
+    const lines: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
+    const c = client(b.port, { logger, closeTimeoutMs: 1000 });
+    const connecting = c.connect().catch((err: Error) => err);
+    const side = await b.connection(0);
+    const closing = c.close();
+    side.send(encodeInfo('hpfeeds', NONCE));
+    await within(3000, 'close()', closing);
+    assert.ok((await connecting) instanceof HpfeedsClientError);
+    assert.deepEqual(side.frames, []); // no AUTH
+    assert.equal(lines.filter((l) => /write after end|"level":(40|50)/.test(l)).join(''), '');
   });
 
   test('close() and a destroyed socket reject every pending publish', T, async () => {
