@@ -1,7 +1,7 @@
 // Child processes of a benchmark run: started with a bounded wait for readiness, always stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface Child {
@@ -99,14 +99,7 @@ export async function stopAll(): Promise<void> {
 }
 
 /** A port that was free a moment ago (for programs that cannot report the port they bound). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('could not find a free port');
-  return addr.port;
-}
+export { freePort } from '../../e2e/helpers/ports.js';
 
 /** Resolves once a TCP connect to host:port succeeds; rejects after `timeoutMs` or if `child` exits. */
 export async function waitForPort(port: number, timeoutMs: number, child?: Child, host = '127.0.0.1'): Promise<void> {

@@ -1,15 +1,39 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
+/** Where the kernel picks local ports for outgoing connections (and for listen(0)). */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low && high) return [low, high];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49152, 65535];
+}
+
 /**
- * A port that is free right now: bind port 0, read the number, close. Postfix's master.cf and the
- * collector's restart-on-the-same-port cases need a number up front, so "listen on 0" is not enough.
+ * A port that is free right now. Postfix's master.cf and the collector's restart-on-the-same-port
+ * cases need a number up front, so "listen on 0" is not enough. It is picked at random below the
+ * ephemeral range: a port from listen(0) comes from that range, where any outgoing connection of a
+ * test running alongside (to RabbitMQ, say) may take it before the program under test binds it.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, host, resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  const [ephemeralLow] = ephemeralRange();
+  const low = 10_000;
+  const high = ephemeralLow > low + 1000 ? ephemeralLow - 1 : 65_535;
+  for (let attempt = 0; ; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    const server = net.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 100) continue;
+      throw err;
+    }
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
 }
 
 export async function freePorts(n: number): Promise<number[]> {
