@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
+// Dovecot cannot bind port 0 and report it, so it gets ports picked the way the end-to-end tests do.
+import { freePorts } from '../../../e2e/helpers/ports.js';
 
 const run = promisify(execFile);
 const MAIL_UID = 8; // Debian's "mail" user owns the maildirs; Dovecot refuses to run mail processes as root
@@ -186,20 +188,6 @@ ${offer.idle && offer.uidplus ? '' : `imap_capability = ${capabilities.join(' ')
   }
 }
 `;
-}
-
-/** Ports the OS just handed out; Dovecot cannot bind port 0 and report it, so it gets these. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
-      const s = net.createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 async function waitForPort(port: number, timeoutMs: number, failed: () => string | undefined): Promise<void> {
