@@ -30,6 +30,26 @@ describe('catchall-lmtp command line', () => {
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
   });
 
+  it('in a source checkout, a bundle that is missing or older than the sources is refused with the fix', async () => {
+    const { execFile } = await import('node:child_process');
+    const { utimes } = await import('node:fs/promises');
+    const { pathToFileURL } = await import('node:url');
+    const check = pathToFileURL(path.join(import.meta.dirname, '../../scripts/lib/bundle-fresh.mjs')).href;
+    const stale = path.join(dir, 'stale-bundle.js');
+    await writeFile(stale, '');
+    await utimes(stale, new Date(0), new Date(0));
+    const run = (bundle: string) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const code = `import(${JSON.stringify(check)}).then((m) => m.assertFresh('catchall-lmtp', new URL(${JSON.stringify(pathToFileURL(bundle).href)})))`;
+        const child = execFile(process.execPath, ['-e', code], (err, _out, stderr) => resolve({ code: err ? (child.exitCode ?? 1) : 0, stderr }));
+      });
+    const [old, missing] = await Promise.all([run(stale), run(path.join(dir, 'no-such-bundle.js'))]);
+    assert.equal(old.code, 1);
+    assert.match(old.stderr, /^catchall-lmtp: .*stale-bundle\.js is older than the sources: run `npm run build`/);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no-such-bundle\.js is missing: run `npm run build`/);
+  });
+
   it('exits 2 with a clear message for a bad option, a bad config and no destination', async () => {
     const bad = path.join(dir, 'bad.yml');
     await writeFile(bad, 'broker: b\nport: "ten"\nidentity: w\nsecret: s\nchannels: [c]\n');

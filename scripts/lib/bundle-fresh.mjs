@@ -20,15 +20,15 @@ function newest(dir) {
 /** Exits with a message when `bundle` (a file URL) is missing or older than any workspace source. */
 export function assertFresh(command, bundle) {
   const path = fileURLToPath(bundle);
-  let built = 0;
+  let built;
   try {
     built = statSync(path).mtimeMs;
   } catch {
     // missing: reported below
   }
   const changed = Math.max(...SOURCES.map((dir) => newest(join(ROOT, dir))));
-  if (built >= changed) return;
-  const why = built === 0 ? `${path} is missing` : `${path} is older than the sources`;
+  if (built !== undefined && built >= changed) return;
+  const why = built === undefined ? `${path} is missing` : `${path} is older than the sources`;
   process.stderr.write(`${command}: ${why}: run \`npm run build\` (npm ci, make test and npm test do it)\n`);
   process.exit(1);
 }
