@@ -1,16 +1,27 @@
-// Group commit for Maildir deliveries. Making one message durable takes a file flush (fdatasync) and
-// a flush of new/ after the rename; flushes are slow, everything else only touches the page cache.
-// So messages that arrive while a batch is being flushed form the next batch, and a batch costs:
-//   1. create and fill each file (tmp/NAME, and meta/NAME when there is metadata), synchronously:
-//      a page-cache copy is cheaper than a round trip through libuv's thread pool;
-//   2. fdatasync every file at once, and fsync meta/ (ext4 merges concurrent flushes into one commit);
-//   3. rename each tmp/NAME → new/NAME, synchronously;
-//   4. one fsync of new/ for the whole batch.
-// Metadata is written straight into meta/: it is only ever read for a message in new/, which appears
-// there after its metadata is durable. A crash before step 3 leaves an orphan that prune() removes.
-import { closeSync, fdatasync, fsync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+// Group commit for Maildir deliveries, made durable by the write-ahead journal (maildir-journal.ts).
+// Messages that arrive while a batch is being flushed form the next batch, and a batch costs:
+//   1. each message's files: tmp/NAME (and meta/NAME when there is metadata) created and filled, then
+//      tmp/NAME renamed into new/, synchronously and in the page cache only;
+//   2. the batch appended to the current journal segment, and one fdatasync of that file.
+// Only then are the writes resolved. Every second (or 64 MiB) the segment is rotated, and a
+// checkpoint flushes the whole file system and deletes the segments written before it. open() redoes
+// what a crash left in the journal: a message not intact in new/ or cur/ is written again to new/.
+// One Maildir has one writing process: a second one would replay and delete the first one's journal.
+import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { encodeRecordHead, JournalSegment, listSegments, readSegment, syncFileSystem, type JournalRecord } from './maildir-journal.js';
+
+export interface MaildirWriterOptions {
+  /** How long a segment with records may wait before a checkpoint (ms). */
+  checkpointMs?: number;
+  /** Size at which a segment is rotated and checkpointed without waiting (bytes). */
+  segmentBytes?: number;
+}
+
+const DEFAULTS: Required<MaildirWriterOptions> = { checkpointMs: 1000, segmentBytes: 64 * 1024 * 1024 };
+/** Segments waiting for a checkpoint that keeps failing, beyond which writes are refused. */
+const MAX_PENDING_SEGMENTS = 16;
 
 interface Job {
   name: string;
@@ -20,132 +31,228 @@ interface Job {
   reject: (err: Error) => void;
 }
 
-/** A job whose files exist; `fds` are still open, to be flushed. */
-interface Written {
-  job: Job;
-  fds: number[];
-  paths: string[];
-}
-
 export class MaildirWriter {
   private queue: Job[] = [];
   private flushing?: Promise<void>;
+  /** Rotated segments whose records are in the Maildir, waiting for a checkpoint. */
+  private pending: JournalSegment[] = [];
+  private checkpointing?: Promise<void>;
+  private checkpointError?: Error;
+  private timer?: NodeJS.Timeout;
+  private rotateDue = false;
+  /** A failed append or flush leaves the segment's tail undefined: nothing more goes after it. */
+  private broken?: Error;
+  private closed = false;
 
   private constructor(
     readonly dir: string,
-    private readonly newDir: FileHandle,
-    private readonly metaDir: FileHandle,
+    private segment: JournalSegment,
+    private readonly options: Required<MaildirWriterOptions>,
+    /** How many messages open() had to write again from the journal. */
+    readonly recovered: number,
   ) {}
 
-  static async open(dir: string): Promise<MaildirWriter> {
-    const [newDir, metaDir] = await Promise.all([open(join(dir, 'new'), 'r'), open(join(dir, 'meta'), 'r')]);
-    return new MaildirWriter(dir, newDir, metaDir);
+  /** Redoes and checkpoints what an earlier process left in journal/, then starts a new segment. */
+  static async open(dir: string, options: MaildirWriterOptions = {}): Promise<MaildirWriter> {
+    const journalDir = join(dir, 'journal');
+    const left = await listSegments(journalDir);
+    const recovered = await redo(dir, left);
+    await syncFileSystem(dir); // also proves, before the first message, that checkpoints can work
+    for (const s of left) await rm(s.path, { force: true });
+    const segment = await JournalSegment.create(journalDir, (left.at(-1)?.seq ?? 0) + 1);
+    return new MaildirWriter(dir, segment, { ...DEFAULTS, ...options }, recovered);
   }
 
   /** Resolves once new/NAME holds `bytes` durably (and meta/NAME holds `meta`, when given). */
   write(name: string, bytes: Uint8Array, meta?: Uint8Array): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`maildir ${this.dir} is closed`));
+    if (this.checkpointError && this.pending.length >= MAX_PENDING_SEGMENTS) {
+      return Promise.reject(new Error(`maildir ${this.dir}: ${this.pending.length} journal segments wait for a checkpoint that keeps failing: ${this.checkpointError.message}`));
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ name, bytes, meta, resolve, reject });
       this.flushing ??= this.drain();
     });
   }
 
-  /** Waits for the batches in progress, then releases the directory handles. */
+  /** Waits for the batches in progress, checkpoints everything and removes the journal. */
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
     await this.flushing;
-    await Promise.allSettled([this.newDir.close(), this.metaDir.close()]);
+    await this.checkpointing;
+    this.pending.push(this.segment);
+    // If this fails the segments stay, and the next open() redoes them: nothing is lost.
+    await this.checkpoint().catch(() => undefined);
   }
 
   private async drain(): Promise<void> {
     // Let every session whose message completed in this turn of the event loop join the batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.queue.length > 0) {
+    while (this.queue.length > 0 || this.rotateDue) {
       const batch = this.queue;
       this.queue = [];
-      await this.commit(batch);
+      if (this.broken || (this.rotateDue && this.segment.size > 0) || this.segment.size >= this.options.segmentBytes) {
+        this.rotateDue = false;
+        try {
+          await this.rotate();
+        } catch (err) {
+          // Without a usable segment nothing can be made durable; with one, carry on and try later.
+          if (this.broken) {
+            for (const job of batch) job.reject(err as Error);
+            continue;
+          }
+        }
+      }
+      this.rotateDue = false;
+      if (batch.length > 0) await this.commit(batch);
     }
     this.flushing = undefined;
   }
 
   private async commit(batch: Job[]): Promise<void> {
-    const written: Written[] = [];
-    for (const job of batch) {
-      const w = this.create(job);
-      if (w) written.push(w);
-    }
-    const withMeta = written.some((w) => w.job.meta);
-    // 2. every file's data, and meta/'s entries, on disk
-    const metaSynced = withMeta ? syncDir(this.metaDir) : Promise.resolve();
-    const flushed = await Promise.all(written.map((w) => Promise.all(w.fds.map(datasync)).then(() => null, (err: Error) => err)));
-    const metaError = await metaSynced.then(() => null, (err: Error) => err);
-    const renamed: Written[] = [];
-    written.forEach((w, i) => {
-      for (const fd of w.fds) closeQuietly(fd);
-      const err = flushed[i] ?? (w.job.meta ? metaError : null);
-      if (err) return this.fail(w, err);
-      try {
-        renameSync(w.paths[0]!, join(this.dir, 'new', w.job.name)); // 3.
-        renamed.push(w);
-      } catch (e) {
-        this.fail(w, e as Error);
-      }
-    });
-    if (renamed.length === 0) return;
+    const written = batch.filter((job) => this.materialize(job));
+    if (written.length === 0) return;
     try {
-      await syncDir(this.newDir); // 4.
+      this.segment.append(written.map((job) => ({ head: encodeRecordHead({ name: job.name, meta: job.meta, body: job.bytes }), body: job.bytes })));
+      await this.segment.sync();
     } catch (err) {
-      // The files are in new/ but not durably: the sender is told to retry (at worst a duplicate).
-      for (const w of renamed) w.job.reject(err as Error);
+      this.broken = err as Error;
+      for (const job of written) {
+        // The sender is told to retry; the files would make it a duplicate.
+        removeQuietly(join(this.dir, 'new', job.name));
+        if (job.meta) removeQuietly(join(this.dir, 'meta', job.name));
+        job.reject(err as Error);
+      }
       return;
     }
-    for (const w of renamed) w.job.resolve();
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      if (this.closed) return;
+      this.rotateDue = true;
+      this.flushing ??= this.drain();
+    }, this.options.checkpointMs).unref();
+    for (const job of written) job.resolve();
   }
 
-  /** 1. Creates tmp/NAME (and meta/NAME) with the bytes; on failure rejects the job and cleans up. */
-  private create(job: Job): Written | undefined {
-    const w: Written = { job, fds: [], paths: [] };
+  /** 1. The message's files, in the page cache; on failure the job is rejected and leaves nothing. */
+  private materialize(job: Job): boolean {
+    const tmp = join(this.dir, 'tmp', job.name);
+    const meta = join(this.dir, 'meta', job.name);
     try {
-      writeFile(w, join(this.dir, 'tmp', job.name), job.bytes);
-      if (job.meta) writeFile(w, join(this.dir, 'meta', job.name), job.meta);
-      return w;
+      writeWhole(tmp, job.bytes);
+      if (job.meta) writeWhole(meta, job.meta);
+      renameSync(tmp, join(this.dir, 'new', job.name));
+      return true;
     } catch (err) {
-      for (const fd of w.fds) closeQuietly(fd);
-      this.fail(w, err as Error);
-      return undefined;
+      removeQuietly(tmp);
+      if (job.meta) removeQuietly(meta);
+      job.reject(err as Error);
+      return false;
     }
   }
 
-  private fail(w: Written, err: Error): void {
-    for (const path of w.paths) {
+  private async rotate(): Promise<void> {
+    const next = await JournalSegment.create(join(this.dir, 'journal'), this.segment.seq + 1);
+    this.pending.push(this.segment);
+    this.segment = next;
+    this.broken = undefined;
+    this.checkpointing ??= this.checkpoint()
+      .catch((err: Error) => void (this.checkpointError = err))
+      .finally(() => (this.checkpointing = undefined));
+  }
+
+  /** Flushes the file system, then deletes the segments that were complete before the flush. */
+  private async checkpoint(): Promise<void> {
+    while (this.pending.length > 0) {
+      const covered = this.pending;
+      this.pending = [];
       try {
-        unlinkSync(path);
-      } catch {
-        // already gone
+        await syncFileSystem(this.dir);
+      } catch (err) {
+        this.pending = [...covered, ...this.pending];
+        throw err;
       }
+      this.checkpointError = undefined;
+      for (const s of covered) s.remove();
     }
-    w.job.reject(err);
   }
 }
 
-function writeFile(w: Written, path: string, bytes: Uint8Array): void {
-  const fd = openSync(path, 'wx', 0o600);
-  w.fds.push(fd);
-  w.paths.push(path);
-  for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+/**
+ * Writes again, into new/, each journaled message that is not intact in new/ or cur/ (a crash lost
+ * what was only in the page cache), with its metadata. Returns how many.
+ */
+async function redo(dir: string, segments: { path: string }[]): Promise<number> {
+  let cur: Map<string, string> | undefined;
+  let count = 0;
+  for (const segment of segments) {
+    for (const record of await readSegment(segment.path)) {
+      const metaPath = join(dir, 'meta', record.name);
+      if (await holds(join(dir, 'new', record.name), record.body)) {
+        // A later rewrite of the metadata (SpoolStore.recordConfirmed) was flushed on its own: keep it.
+        if (record.meta && !(await exists(metaPath))) await writeFile(metaPath, record.meta, { mode: 0o600 });
+        continue;
+      }
+      cur ??= await curNames(dir);
+      const forwarded = cur.get(record.name);
+      if (forwarded !== undefined) {
+        if (await holds(join(dir, 'cur', forwarded), record.body)) continue;
+        await rm(join(dir, 'cur', forwarded), { force: true }); // damaged: the journal has the real bytes
+      }
+      await restore(dir, record);
+      count++;
+    }
+  }
+  return count;
 }
 
-function datasync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
+async function restore(dir: string, record: JournalRecord): Promise<void> {
+  const tmp = join(dir, 'tmp', record.name);
+  await writeFile(tmp, record.body, { mode: 0o600 });
+  if (record.meta) await writeFile(join(dir, 'meta', record.name), record.meta, { mode: 0o600 });
+  await rename(tmp, join(dir, 'new', record.name));
 }
 
-function syncDir(dir: FileHandle): Promise<void> {
-  return new Promise((resolve, reject) => fsync(dir.fd, (err) => (err ? reject(err) : resolve())));
+/** cur/ by message name (the part before the ":2,…" flags). */
+async function curNames(dir: string): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  for (const file of await readdir(join(dir, 'cur'))) {
+    const colon = file.indexOf(':');
+    names.set(colon === -1 ? file : file.slice(0, colon), file);
+  }
+  return names;
 }
 
-function closeQuietly(fd: number): void {
+async function holds(path: string, bytes: Uint8Array): Promise<boolean> {
   try {
+    return (await readFile(path)).equals(bytes);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+function writeWhole(path: string, bytes: Uint8Array): void {
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+  } finally {
     closeSync(fd);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
   } catch {
-    // closing can only fail for a bad fd; the data was flushed (or the job failed) already
+    // already gone
   }
 }

@@ -1,13 +1,13 @@
-// A Maildir (tmp/ → new/ → cur/) holding exact message bytes. A message is written to tmp/,
-// fsynced, renamed into new/, and new/ is fsynced: once add() resolves it survives a crash, and a
-// reader never sees a partial file. Concurrent add() calls are committed in batches (see
-// maildir-writer.ts), so the caller gets group commit by simply not awaiting one write before
+// A Maildir (tmp/ → new/ → cur/) holding exact message bytes. A message is written to tmp/ and
+// renamed into new/, so a reader never sees a partial file; once add() resolves it survives a crash,
+// through the write-ahead journal in journal/ (see maildir-writer.ts). Concurrent add() calls are
+// committed in batches, so the caller gets group commit by simply not awaiting one write before
 // starting the next. Used two ways:
 //   - MaildirSink: the archive (`type: maildir` sink), every message lands in new/;
 //   - the spool (spool mode): new/ is the outbox; markDelivered() moves a forwarded message to cur/,
 //     prune() applies the retention to cur/.
 // A message may carry metadata (e.g. its envelope, as JSON) in meta/<name>: the message bytes stay
-// untouched, and the metadata is durable before the message appears in new/.
+// untouched, and the metadata is durable with the message. One process writes to a Maildir.
 import { randomBytes } from 'node:crypto';
 import { renameSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -15,7 +15,7 @@ import { mkdir, open, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MaildirSinkConfig } from '../config/schema.js';
-import { MaildirWriter } from './maildir-writer.js';
+import { MaildirWriter, type MaildirWriterOptions } from './maildir-writer.js';
 import { SinkError, type CollectedMessage, type Sink } from './sink.js';
 
 /** The Maildir convention: a file left in tmp/ this long belongs to a writer that died. */
@@ -43,7 +43,7 @@ export class Maildir {
 
   constructor(
     readonly dir: string,
-    options: { hostname?: string } = {},
+    private readonly options: { hostname?: string; journal?: MaildirWriterOptions } = {},
   ) {
     // '/' and ':' cannot appear in a Maildir name; the convention escapes them in octal.
     this.host = (options.hostname ?? hostname()).replace(/\//g, '\\057').replace(/:/g, '\\072');
@@ -52,14 +52,14 @@ export class Maildir {
   /** Creates the directories if needed and removes stale files in tmp/. */
   async open(): Promise<void> {
     if (this.writer) return;
-    for (const sub of ['tmp', 'new', 'cur', 'meta']) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
+    for (const sub of ['tmp', 'new', 'cur', 'meta', 'journal']) await mkdir(join(this.dir, sub), { recursive: true, mode: 0o700 });
     const root = await open(this.dir, 'r');
     try {
       await root.sync(); // the subdirectories themselves must survive a crash
     } finally {
       await root.close();
     }
-    this.writer = await MaildirWriter.open(this.dir);
+    this.writer = await MaildirWriter.open(this.dir, this.options.journal);
     await this.removeStaleTmp(Date.now());
   }
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
+import { decodeSegment, encodeRecordHead } from '../../src/sinks/maildir-journal.js';
 import { Maildir, MaildirSink } from '../../src/sinks/maildir.js';
 import { SinkError } from '../../src/sinks/sink.js';
 import { message } from './helpers.js';
@@ -156,6 +157,102 @@ describe('Maildir', () => {
     assert.deepEqual(await maildir.listNew(), [names[4]]);
     // Nothing is pruned without a limit.
     assert.equal(await maildir.prune({}), 0);
+  });
+});
+
+describe('Maildir journal', () => {
+  const journalFiles = async (dir: string): Promise<string[]> => (await readdir(join(dir, 'journal'))).sort();
+
+  /**
+   * The state a crash leaves: messages acknowledged (their batch is in the journal) whose files were
+   * only in the page cache. A power cut cannot be produced in a test, so the journal is copied while
+   * the writer runs, the writer is closed, and the copy is put back as the crash would have left it.
+   */
+  async function crashAfter(name: string, messages: { body: Buffer; meta?: Buffer }[]): Promise<{ dir: string; names: string[]; journal: string }> {
+    const maildir = new Maildir(join(root, name), { journal: { checkpointMs: 3_600_000 } });
+    await maildir.open();
+    const names = await Promise.all(messages.map((m) => maildir.add(m.body, m.meta)));
+    const journal = join(root, `${name}-journal-at-crash`);
+    await cp(join(maildir.dir, 'journal'), journal, { recursive: true });
+    await maildir.close();
+    return { dir: maildir.dir, names, journal };
+  }
+
+  test('open() writes again, byte for byte with its metadata, every acknowledged message a crash lost', async () => {
+    const bodies = [Buffer.from('lost\r\n\xff\x00 8-bit\r\n', 'latin1'), Buffer.from('truncated by the crash'), Buffer.from('intact'), Buffer.from('forwarded')];
+    const crash = await crashAfter('crash', bodies.map((body, i) => ({ body, meta: Buffer.from(`{"n":${i}}`) })));
+    const [lost, truncated, intact, forwarded] = crash.names as [string, string, string, string];
+    await rm(join(crash.dir, 'journal'), { recursive: true });
+    await cp(crash.journal, join(crash.dir, 'journal'), { recursive: true });
+    // What the disk holds after the crash: one message gone with its metadata, one cut short, one
+    // intact, one already forwarded (in cur/, its metadata pruned).
+    await rm(join(crash.dir, 'new', lost));
+    await rm(join(crash.dir, 'meta', lost));
+    await writeFile(join(crash.dir, 'new', truncated), 'trunc');
+    await rename(join(crash.dir, 'new', forwarded), join(crash.dir, 'cur', `${forwarded}:2,S`));
+    await rm(join(crash.dir, 'meta', forwarded));
+    // ...and the batch being written at the crash, half on disk: never acknowledged, not replayed.
+    const [segment] = await journalFiles(crash.dir);
+    await appendFile(join(crash.dir, 'journal', segment!), Buffer.from('MJR1\x05\x00\x00\x00half a record', 'latin1'));
+
+    const reopened = new Maildir(crash.dir);
+    await reopened.open();
+    try {
+      assert.deepEqual((await reopened.listNew()).sort(), [lost, truncated, intact].sort());
+      for (const [i, name] of [lost, truncated, intact].entries()) {
+        const stored = await reopened.readNew(name);
+        assert.ok(stored.bytes.equals(bodies[i]!), name);
+        assert.equal(stored.meta?.toString(), `{"n":${i}}`);
+      }
+      assert.deepEqual(await readdir(join(crash.dir, 'cur')), [`${forwarded}:2,S`], 'a forwarded message is not resurrected');
+      assert.deepEqual(await readdir(join(crash.dir, 'tmp')), []);
+      // Checkpointed: the replayed segment is gone, a fresh empty one is in use.
+      const left = await journalFiles(crash.dir);
+      assert.equal(left.length, 1);
+      assert.notEqual(left[0], segment);
+      assert.equal((await stat(join(crash.dir, 'journal', left[0]!))).size, 0);
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  test('a journal record whose bytes were damaged ends the segment: it and what follows are not replayed', () => {
+    const records = [
+      { name: 'a', meta: Buffer.from('{"m":1}'), body: Buffer.from('first\r\n') },
+      { name: 'b', body: Buffer.from('second, damaged') },
+      { name: 'c', body: Buffer.from('third') },
+    ];
+    const segment = Buffer.concat(records.flatMap((r) => [encodeRecordHead(r), r.body]));
+    assert.deepEqual(decodeSegment(segment).map((r) => [r.name, r.meta?.toString(), r.body.toString()]), records.map((r) => [r.name, r.meta?.toString(), r.body.toString()]));
+    const damaged = Buffer.from(segment);
+    const at = segment.indexOf('damaged');
+    damaged[at] = damaged[at]! ^ 0x20;
+    assert.deepEqual(decodeSegment(damaged).map((r) => r.name), ['a']);
+    assert.deepEqual(decodeSegment(segment.subarray(0, segment.length - 1)).map((r) => r.name), ['a', 'b']);
+  });
+
+  test('a checkpoint flushes the Maildir and deletes the journal it covered; close() leaves none', async () => {
+    const maildir = new Maildir(join(root, 'checkpoint'), { journal: { checkpointMs: 20, segmentBytes: 64 } });
+    await maildir.open();
+    const names: string[] = [];
+    for (let i = 0; i < 5; i++) names.push(await maildir.add(Buffer.from(`message ${i} `.repeat(10)))); // one segment each
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const left = await journalFiles(maildir.dir);
+    assert.equal(left.length, 1, `segments after the checkpoints: ${left.join(', ')}`);
+    assert.equal((await stat(join(maildir.dir, 'journal', left[0]!))).size, 0);
+    assert.deepEqual((await maildir.listNew()).sort(), names.sort());
+    await maildir.add(Buffer.from('last'));
+    await maildir.close();
+    assert.deepEqual(await journalFiles(maildir.dir), []);
+    await assert.rejects(maildir.add(Buffer.from('after close')), /not open/);
+  });
+
+  test('open() refuses, naming the command, when the file system cannot be flushed', async (t) => {
+    const path = process.env.PATH;
+    process.env.PATH = join(root, 'no-such-bin');
+    t.after(() => void (process.env.PATH = path));
+    const maildir = new Maildir(join(root, 'no-sync'));
+    await assert.rejects(maildir.open(), /cannot flush the file system holding .*no-sync \(sync -f\): the `sync` command \(coreutils\) is not installed/);
   });
 });
 
