@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { settleFileSystem } from './lib/settle.js';
 import { sendLoad } from './lib/smtp-source.js';
 import { checkDelivered } from './suites/ingest.js';
 import { COLLECTOR_MODES, startCollector, type CollectorMode } from './servers/collector.js';
@@ -17,6 +18,7 @@ if (!COLLECTOR_MODES.includes(modeArg as CollectorMode)) {
 }
 const mode = modeArg as CollectorMode;
 execFileSync(process.execPath, [new URL('../scripts/build.mjs', import.meta.url).pathname], { stdio: 'ignore' }); // the collector runs its bundle
+await settleFileSystem(console.log); // see lib/settle.ts
 const profDir = await mkdtemp(join(tmpdir(), 'bench-profile-'));
 const collector = await startCollector(mode, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
 const load = { protocol: 'lmtp' as const, port: collector.port, sessions: Number(sessions), size: Number(size), timeoutMs: 120_000 };

@@ -48,8 +48,8 @@ const results: Results = {
   failures: [],
 };
 
-/** After a step that removed many files (a spool, a maildir, a Postfix queue); see lib/settle.ts. */
-const settle = (): Promise<void> => (plan.smoke ? Promise.resolve() : settleFileSystem());
+/** Before a step that creates many files, after one that may have removed many (a Postfix queue); see lib/settle.ts. */
+const settle = (): Promise<void> => (plan.smoke ? Promise.resolve() : settleFileSystem(log));
 
 /**
  * Runs one measure; a failure is recorded (and fails the run) but the other measures still run.

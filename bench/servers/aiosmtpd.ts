@@ -1,10 +1,11 @@
 // The original Python collector's ingest path (bench/reference/aiosmtpd_lmtp_maildir.py).
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { countMaildir } from '../lib/maildir.js';
 import { startChild } from '../lib/process.js';
+import { removeWhenDone } from '../lib/settle.js';
 import type { LmtpTarget } from './target.js';
 
 const SCRIPT = fileURLToPath(new URL('../reference/aiosmtpd_lmtp_maildir.py', import.meta.url));
@@ -24,12 +25,12 @@ export async function startAiosmtpd(): Promise<LmtpTarget> {
       delivered: () => countMaildir(maildir),
       async stop() {
         await child.stop();
-        await rm(dir, { recursive: true, force: true });
+        removeWhenDone(dir); // see lib/settle.ts
       },
     };
   } catch (err) {
     await child.stop();
-    await rm(dir, { recursive: true, force: true });
+    removeWhenDone(dir); // see lib/settle.ts
     throw err;
   }
 }

@@ -2,7 +2,7 @@
 // spool (-m, 250 once fsynced), direct to RabbitMQ (250 after the publisher confirm) and direct to the
 // hpfeeds broker (250 once written to the authenticated connection). Logs go to a file (see process.ts).
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { amqpCounter, AMQP_URL } from '../lib/amqp-counter.js';
 import { hpfeedsPeer } from '../lib/hpfeeds-peer.js';
 import { countMaildir } from '../lib/maildir.js';
 import { freePort, startChild, waitUntil, type Child } from '../lib/process.js';
+import { removeWhenDone } from '../lib/settle.js';
 import { BENCH_IDENT, CHANNEL, COLLECTOR_IDENT, startBroker } from './hpfeeds-broker.js';
 import type { LmtpTarget } from './target.js';
 
@@ -35,7 +36,7 @@ export async function startCollector(
   opts: { lmtpPort?: number; /** extra node options, e.g. --cpu-prof */ nodeArgs?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Collector> {
   const dir = await mkdtemp(join(tmpdir(), `bench-collector-${mode}-`));
-  const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
+  const cleanups: (() => Promise<void>)[] = [async () => removeWhenDone(dir)]; // see lib/settle.ts
   const cleanup = async (): Promise<void> => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
