@@ -19,6 +19,7 @@ const KEEP_FREE_BYTES = 8 * 1024 ** 3;
 
 const doomed = new Set<string>();
 let probeRoot: string | undefined;
+let probes = 0;
 
 /** Removes `path` (recursively) when the bench process exits, not now (unless the disk is nearly full). */
 export function removeWhenDone(path: string): void {
@@ -39,7 +40,7 @@ export async function settleFileSystem(log?: (line: string) => void): Promise<vo
   await run('sync', [], { timeoutMs: 60_000 });
   const started = performance.now();
   for (let round = 0; ; round++) {
-    const us = probeCreate(round);
+    const us = probeCreate();
     if (us < NORMAL_CREATE_US) return;
     const waited = performance.now() - started;
     if (waited > MAX_WAIT_MS) {
@@ -52,12 +53,12 @@ export async function settleFileSystem(log?: (line: string) => void): Promise<vo
 }
 
 /** Mean µs to create and fill a small file; the probe files are kept until the end (see above). */
-function probeCreate(round: number): number {
+function probeCreate(): number {
   if (!probeRoot) {
     probeRoot = mkdtempSync(join(tmpdir(), 'bench-settle-'));
     removeWhenDone(probeRoot);
   }
-  const dir = join(probeRoot, String(round));
+  const dir = join(probeRoot, String(probes++));
   mkdirSync(dir);
   const body = Buffer.alloc(4096, 'x');
   const t = performance.now();
