@@ -20,7 +20,7 @@ import { startSmtpSink } from './servers/smtp-sink.js';
 import type { LmtpTarget } from './servers/target.js';
 import { fanout } from './suites/fanout.js';
 import { ingestPoint, type IngestState } from './suites/ingest.js';
-import { bigMessages, slowSubscriber } from './suites/memory.js';
+import { bigMessages, bigMessagesReference, slowSubscriber } from './suites/memory.js';
 import { postfixUnavailable, throughPostfix } from './suites/postfix.js';
 
 const { values } = parseArgs({ options: { out: { type: 'string' }, smoke: { type: 'boolean', default: false } } });
@@ -128,6 +128,9 @@ else {
   }
 }
 
+await measure(`memory smtp-server no-op ${plan.bigMessage.size} B messages`, async () => {
+  results.bigMessages.push(await bigMessagesReference(plan, log));
+});
 if (collectorAvailable()) {
   for (const mode of plan.bigMessageModes) {
     await measure(`memory ours:${mode} ${plan.bigMessage.size} B messages`, async () => {

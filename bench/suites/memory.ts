@@ -9,10 +9,15 @@ import { sendLoad } from '../lib/smtp-source.js';
 import type { Plan } from '../plan.js';
 import { startCollector, type CollectorMode } from '../servers/collector.js';
 import { BENCH_IDENT, CHANNEL, startBroker } from '../servers/hpfeeds-broker.js';
+import { startSmtpServerNoop } from '../servers/smtp-server-noop.js';
+import type { LmtpTarget } from '../servers/target.js';
 import { checkDelivered } from './ingest.js';
 
 export interface BigMessageResult {
-  mode: CollectorMode;
+  /** "ours:<mode>", or the reference "smtp-server no-op" */
+  target: string;
+  /** true for the reference, which is shown for scale and not judged */
+  reference?: boolean;
   size: number;
   count: number;
   idleRss: number;
@@ -22,23 +27,34 @@ export interface BigMessageResult {
 }
 
 export async function bigMessages(mode: CollectorMode, plan: Plan, log: (l: string) => void): Promise<BigMessageResult> {
-  const collector = await startCollector(mode);
+  return bigMessagesThrough(await startCollector(mode), plan, log);
+}
+
+/**
+ * The same through smtp-server answering 250 and discarding every byte: what the library and Node's
+ * sockets alone cost while such messages stream, the floor under any collector built on them.
+ */
+export async function bigMessagesReference(plan: Plan, log: (l: string) => void): Promise<BigMessageResult> {
+  return { ...(await bigMessagesThrough(await startSmtpServerNoop(), plan, log)), reference: true };
+}
+
+async function bigMessagesThrough(target: LmtpTarget, plan: Plan, log: (l: string) => void): Promise<BigMessageResult> {
   try {
     const { size, count } = plan.bigMessage;
     // One small message first, so lazily loaded code is not counted as message memory.
-    await sendLoad({ protocol: 'lmtp', port: collector.port, sessions: 1, count: 1, size: 1024, timeoutMs: plan.runTimeoutMs });
-    await checkDelivered(collector, 1, plan.settleTimeoutMs);
+    await sendLoad({ protocol: 'lmtp', port: target.port, sessions: 1, count: 1, size: 1024, timeoutMs: plan.runTimeoutMs });
+    await checkDelivered(target, 1, plan.settleTimeoutMs);
     await sleep(200);
-    resetPeak(collector.pid);
-    const idleRss = readRss(collector.pid).rss;
-    await sendLoad({ protocol: 'lmtp', port: collector.port, sessions: 1, count, size, timeoutMs: plan.runTimeoutMs });
-    await checkDelivered(collector, 1 + count, plan.settleTimeoutMs);
-    const peakRss = readRss(collector.pid).hwm;
-    const r = { mode, size, count, idleRss, peakRss, growth: peakRss - idleRss };
-    log(`memory ours:${mode} ${count} × ${size} B: idle ${mib(idleRss)} MiB, peak ${mib(peakRss)} MiB (+${mib(r.growth)} MiB)`);
+    resetPeak(target.pid);
+    const idleRss = readRss(target.pid).rss;
+    await sendLoad({ protocol: 'lmtp', port: target.port, sessions: 1, count, size, timeoutMs: plan.runTimeoutMs });
+    await checkDelivered(target, 1 + count, plan.settleTimeoutMs);
+    const peakRss = readRss(target.pid).hwm;
+    const r = { target: target.name, size, count, idleRss, peakRss, growth: peakRss - idleRss };
+    log(`memory ${target.name} ${count} × ${size} B: idle ${mib(idleRss)} MiB, peak ${mib(peakRss)} MiB (+${mib(r.growth)} MiB)`);
     return r;
   } finally {
-    await collector.stop();
+    await target.stop();
   }
 }
 
