@@ -96,13 +96,13 @@ export function renderMarkdown(r: Results, chartPath: string): string {
       'connection cache does) on loopback. Sizes are the body length (`-l`); smtp-source adds about 120 bytes of headers; MB/s counts body bytes (10⁶). ' +
       'Each point is measured after a warm-up run and lasts about ' +
       `${r.plan === 'full' ? '2.5' : 'a fraction of a'} second(s). After each run the destination is counted: the maildir for spool mode and aiosmtpd, ` +
-      'a consumer on a unique exchange and queue for AMQP, a subscriber for hpfeeds. A single missing message fails the run.',
+      'a consumer on a unique exchange and queue for AMQP, a subscriber for hpfeeds. A single missing message fails the run. What a run writes (maildirs, spools) is removed only when the bench ends, and the bench waits before it starts until creating a file costs its normal time: on this machine\'s file system, creating files right after tens of thousands were removed costs 20× more for up to half a minute, which would charge one run\'s clean-up to the next one.',
   );
   out.push('');
   out.push('- **smtp-sink**: `smtp-sink -L`, C, discards everything: the ceiling.');
   out.push('- **aiosmtpd**: `bench/reference/aiosmtpd_lmtp_maildir.py`, the original Python collector\'s ingest path (aiosmtpd LMTP, `mailbox.Maildir` copy, no fsync).');
   out.push('- **smtp-server no-op**: `bench/reference/smtp_server_noop.mjs`, npm smtp-server in LMTP mode as our collector uses it, reading each message and answering 250 without storing it: the ceiling of any collector built on that library, on this machine.');
-  out.push('- **ours:spool**: `catchall-lmtp -m DIR` with no sink configured (the spool is the archive; the forwarder only moves each message to `cur/`); 250 once the message is fsynced in `new/`.');
+  out.push('- **ours:spool**: `catchall-lmtp -m DIR` with no sink configured (the spool is the archive; the forwarder only moves each message to `cur/`); 250 once the message is in `new/` and its batch is flushed in the spool\'s write-ahead journal (one fdatasync per batch; a checkpoint every second flushes the files themselves).');
   out.push('- **ours:amqp**: direct mode; 250 after RabbitMQ\'s publisher confirm (127.0.0.1:5672).');
   out.push('- **ours:hpfeeds**: direct mode; 250 once written to the authenticated connection to our hpfeeds broker.');
   out.push('');
