@@ -67,7 +67,9 @@ export class MaildirWriter {
   write(name: string, bytes: Uint8Array, meta?: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`maildir ${this.dir} is closed`));
     if (this.checkpointError && this.pending.length >= MAX_PENDING_SEGMENTS) {
-      return Promise.reject(new Error(`maildir ${this.dir}: ${this.pending.length} journal segments wait for a checkpoint that keeps failing: ${this.checkpointError.message}`));
+      const refused = new Error(`maildir ${this.dir}: ${this.pending.length} journal segments wait for a checkpoint that keeps failing: ${this.checkpointError.message}`);
+      this.startCheckpoint(); // once it succeeds, writes are taken again
+      return Promise.reject(refused);
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ name, bytes, meta, resolve, reject });
@@ -157,6 +159,10 @@ export class MaildirWriter {
     this.pending.push(this.segment);
     this.segment = next;
     this.broken = undefined;
+    this.startCheckpoint();
+  }
+
+  private startCheckpoint(): void {
     this.checkpointing ??= this.checkpoint()
       .catch((err: Error) => void (this.checkpointError = err))
       .finally(() => (this.checkpointing = undefined));

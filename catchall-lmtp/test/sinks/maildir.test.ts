@@ -160,6 +160,19 @@ describe('Maildir', () => {
   });
 });
 
+/** add() until it is accepted (a refusal that is expected to clear), for at most 5 s. */
+async function eventuallyAdd(maildir: Maildir, bytes: Buffer): Promise<string> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    try {
+      return await maildir.add(bytes);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
 describe('Maildir journal', () => {
   const journalFiles = async (dir: string): Promise<string[]> => (await readdir(join(dir, 'journal'))).sort();
 
@@ -245,6 +258,35 @@ describe('Maildir journal', () => {
     await maildir.close();
     assert.deepEqual(await journalFiles(maildir.dir), []);
     await assert.rejects(maildir.add(Buffer.from('after close')), /not open/);
+  });
+
+  test('while checkpoints keep failing, writes go on into the journal, then are refused with the reason, and resume once a checkpoint works', async (t) => {
+    const maildir = new Maildir(join(root, 'failing-checkpoints'), { journal: { checkpointMs: 5, segmentBytes: 1 } });
+    await maildir.open();
+    t.after(() => maildir.close());
+    const path = process.env.PATH;
+    t.after(() => void (process.env.PATH = path));
+    process.env.PATH = join(root, 'no-such-bin'); // every checkpoint's `sync -f` now fails
+    const accepted: string[] = [];
+    let refusal: Error | undefined;
+    for (let i = 0; i < 40 && !refusal; i++) {
+      try {
+        accepted.push(await maildir.add(Buffer.from(`message ${i}`))); // each one fills a segment
+      } catch (err) {
+        refusal = err as Error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(refusal, 'writes are refused once the journal has piled up');
+    assert.match(refusal.message, /journal segments wait for a checkpoint that keeps failing: cannot flush .*\(sync -f\)/);
+    assert.ok(accepted.length >= 16, `accepted before the refusal: ${accepted.length}`);
+    assert.deepEqual((await maildir.listNew()).sort(), accepted.sort(), 'what was accepted is in new/ (and in the journal)');
+    process.env.PATH = path;
+    await assert.rejects(maildir.add(Buffer.from('still refused, but a checkpoint is retried')));
+    const after = await eventuallyAdd(maildir, Buffer.from('after the file system could be flushed again'));
+    assert.ok((await maildir.listNew()).includes(after));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await journalFiles(maildir.dir)).length, 1, 'the piled-up segments were checkpointed and removed');
   });
 
   test('open() refuses, naming the command, when the file system cannot be flushed', async (t) => {
