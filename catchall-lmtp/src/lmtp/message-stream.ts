@@ -1,61 +1,69 @@
-// Reads one message from smtp-server's DATA stream into memory: its exact bytes, their sha256
-// computed while they pass, and its size against the limit. One object with plain 'data'/'end'
-// listeners rather than a pipe through Transform stages: per message, setting up and tearing down a
-// pipeline of three streams cost more CPU than everything else the LMTP layer does.
-import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+// Small stream stages the DATA stream passes through on its way into memory.
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 
-export interface ReceivedMessage {
-  /** The exact bytes; empty when the message was over the limit (they were not kept). */
-  bytes: Buffer;
-  sha256: string;
-  /** Bytes received, including any over the limit. */
-  size: number;
-  exceeded: boolean;
+/**
+ * Counts bytes and flags a message over the limit. It keeps draining the client (ZoneMTA-style):
+ * the LMTP reply can only be sent once the client has finished sending, and what is over the limit
+ * is dropped instead of buffered.
+ */
+export class SizeLimit extends Transform {
+  size = 0;
+  exceeded = false;
+  constructor(readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.limit) this.exceeded = true;
+    done(null, this.exceeded ? undefined : chunk);
+  }
 }
 
-/** The client went away (or the DATA deadline passed) before the final dot. */
-export class DataAborted extends Error {
-  constructor(
-    message: string,
-    /** Bytes received until then. */
-    readonly received: number,
-  ) {
-    super(message);
-    this.name = 'DataAborted';
+/** sha256 of the exact bytes, computed while they pass. */
+export class Sha256 extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  digest = '';
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+  override _flush(done: TransformCallback): void {
+    this.digest = this.hash.digest('hex');
+    done();
+  }
+}
+
+/** Keeps the chunks; `bytes()` joins them once at the end. */
+export class Collect extends Writable {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+    done();
+  }
+  bytes(): Buffer {
+    const joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
+    this.chunks = [];
+    return joined;
   }
 }
 
 /**
- * Resolves once the final dot was read. Past `limit` it keeps draining the client (ZoneMTA-style:
- * the LMTP reply can only be sent once the client has finished sending) and drops what it reads.
- * Rejects with DataAborted if the client goes away mid-DATA (smtp-server then destroys the stream).
+ * Pipes the DATA stream through the stages and resolves once the last one has everything. Rejects
+ * if the client goes away mid-DATA (smtp-server then destroys the stream). Plain pipe() instead of
+ * stream.pipeline(): the latter allocates an AbortSignal per message, which showed in profiles.
  */
-export function readMessage(source: Readable, limit: number): Promise<ReceivedMessage> {
+export function readThrough(source: Readable, stages: [Transform, ...Transform[]], last: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    let chunks: Buffer[] = [];
-    let size = 0;
-    let exceeded = false;
-    source.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (exceeded) return;
-      if (size > limit) {
-        exceeded = true;
-        chunks = [];
-        return;
-      }
-      hash.update(chunk);
-      chunks.push(chunk);
-    });
-    source.once('end', () => {
-      const bytes = exceeded ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      chunks = [];
-      resolve({ bytes, sha256: hash.digest('hex'), size, exceeded });
-    });
-    source.once('error', (err) => reject(new DataAborted(err.message, size)));
+    source.once('error', reject);
     source.once('close', () => {
-      if (!source.readableEnded) reject(new DataAborted('connection closed during DATA', size));
+      if (!source.readableEnded) reject(new Error('connection closed during DATA'));
     });
+    last.once('finish', resolve);
+    let tail: Readable = source;
+    for (const stage of stages) tail = tail.pipe(stage);
+    tail.pipe(last);
   });
 }

@@ -12,7 +12,7 @@ import './any-address.js';
 import './data-timeout.js';
 import './greeting-delay.js';
 import './xforward.js';
-import { readMessage, type DataAborted, type ReceivedMessage } from './message-stream.js';
+import { Collect, Sha256, SizeLimit, readThrough } from './message-stream.js';
 
 export interface LmtpServerOptions {
   host?: string;
@@ -162,25 +162,27 @@ export class LmtpServer {
   /** Receives one message, hands it to the delivery, and turns the outcome into LMTP replies. */
   private async receive(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<Array<string | Error>> {
     const started = process.hrtime.bigint();
+    const limit = new SizeLimit(this.options.maxMessageSize);
+    const hash = new Sha256();
+    const sink = new Collect();
     const envelope = envelopeOf(session);
     const logBase = { recipients: envelope.rcptTo.length, client: envelope.clientAddress, mailFrom: envelope.mailFrom };
-    let received: ReceivedMessage;
     try {
-      received = await readMessage(stream, this.options.maxMessageSize);
+      await readThrough(stream, [limit, hash], sink);
     } catch (err) {
       // The client went away mid-DATA: there is nobody to reply to, and nothing was accepted.
       this.options.metrics.messages.inc({ result: 'aborted' });
-      this.log.warn({ ...logBase, size: (err as DataAborted).received, err: (err as Error).message }, 'message aborted: client disconnected during DATA');
+      this.log.warn({ ...logBase, size: limit.size, err: (err as Error).message }, 'message aborted: client disconnected during DATA');
       throw err;
     }
-    if (received.exceeded) {
+    if (limit.exceeded) {
       this.options.metrics.messages.inc({ result: 'oversize' });
-      const text = `Message of ${received.size} bytes exceeds the size limit of ${this.options.maxMessageSize} bytes`;
-      this.log.warn({ ...logBase, size: received.size, limit: this.options.maxMessageSize, outcome: 'oversize' }, 'message refused: too big');
+      const text = `Message of ${limit.size} bytes exceeds the size limit of ${this.options.maxMessageSize} bytes`;
+      this.log.warn({ ...logBase, size: limit.size, limit: this.options.maxMessageSize, outcome: 'oversize' }, 'message refused: too big');
       return envelope.rcptTo.map(() => replyFor({ code: 452, text }));
     }
-    const { bytes } = received;
-    const message: CollectedMessage = { bytes, sha256: received.sha256, envelope: { ...envelope, size: bytes.length } };
+    const bytes = sink.bytes();
+    const message: CollectedMessage = { bytes, sha256: hash.digest, envelope: { ...envelope, size: bytes.length } };
     const outcome = await this.options.delivery.deliver(message);
     const accepted = outcome.recipients.every((r) => r.code === 250);
     this.options.metrics.messages.inc({ result: accepted ? 'accepted' : 'deferred' });
