@@ -19,9 +19,9 @@ import { startSmtpServerNoop } from './servers/smtp-server-noop.js';
 import { startSmtpSink } from './servers/smtp-sink.js';
 import type { LmtpTarget } from './servers/target.js';
 import { fanout } from './suites/fanout.js';
-import { ingestPoint, type IngestState } from './suites/ingest.js';
+import { ingestPoint, medianRound, type IngestResult, type IngestState } from './suites/ingest.js';
 import { bigMessages, bigMessagesReference, slowSubscriber } from './suites/memory.js';
-import { postfixUnavailable, throughPostfix } from './suites/postfix.js';
+import { medianPostfix, postfixUnavailable, throughPostfix, type PostfixResult } from './suites/postfix.js';
 
 const { values } = parseArgs({ options: { out: { type: 'string' }, smoke: { type: 'boolean', default: false } } });
 if (!values.out) {
@@ -100,16 +100,23 @@ for (const size of plan.sizes) {
   states.sort((a, b) => targets.findIndex((t) => t.name === a.target.name) - targets.findIndex((t) => t.name === b.target.name));
   const broken = new Set<IngestState>();
   for (const sessions of plan.sessions) {
+    const rounds = new Map<IngestState, IngestResult[]>(states.map((s) => [s, []]));
+    for (let round = 0; round < plan.rounds(size, sessions); round++) {
+      for (const state of states) {
+        if (broken.has(state)) continue; // after a failure its counts mean nothing
+        await measure(`ingest ${state.target.name} ${size} B ${sessions} sessions`, async () => {
+          try {
+            rounds.get(state)!.push(await ingestPoint(state, plan, size, sessions, log));
+          } catch (err) {
+            broken.add(state);
+            throw err;
+          }
+        }, { keepRunning: true });
+      }
+    }
     for (const state of states) {
-      if (broken.has(state)) continue; // after a failure its counts mean nothing
-      await measure(`ingest ${state.target.name} ${size} B ${sessions} sessions`, async () => {
-        try {
-          results.ingest.push(await ingestPoint(state, plan, size, sessions, log));
-        } catch (err) {
-          broken.add(state);
-          throw err;
-        }
-      }, { keepRunning: true });
+      const done = rounds.get(state)!;
+      if (done.length > 0 && !broken.has(state)) results.ingest.push(medianRound(done));
     }
   }
   for (const state of states) await state.target.stop();
@@ -120,12 +127,16 @@ const noPostfix = postfixUnavailable();
 if (noPostfix) results.skipped.push(`through Postfix: ${noPostfix}`);
 else {
   const nexts = plan.postfixNexts.filter((n) => n === 'smtp-sink' || collectorAvailable());
-  for (const next of nexts) {
-    await measure(`through Postfix to ${next}`, async () => {
-      results.postfix.push(await throughPostfix(next, plan, log));
-    });
-    await settle();
+  const rounds = new Map<string, PostfixResult[]>(nexts.map((n) => [n, []]));
+  for (let round = 0; round < plan.postfix.rounds; round++) {
+    for (const next of nexts) {
+      await measure(`through Postfix to ${next}`, async () => {
+        rounds.get(next)!.push(await throughPostfix(next, plan, log));
+      });
+      await settle();
+    }
   }
+  for (const done of rounds.values()) if (done.length > 0) results.postfix.push(medianPostfix(done));
 }
 
 await measure(`memory smtp-server no-op ${plan.bigMessage.size} B messages`, async () => {

@@ -72,6 +72,8 @@ export function renderMarkdown(r: Results, chartPath: string): string {
     ),
   );
   out.push('');
+  const rounds = roundsNote(r);
+  if (rounds) out.push(rounds, '');
   const ceiling = libraryCeiling(r);
   if (ceiling) out.push(ceiling, '');
   const floor = memoryFloor(r);
@@ -210,6 +212,25 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   );
   out.push('');
   return out.join('\n');
+}
+
+/** Which points are medians of several rounds, and every round's rate. */
+function roundsNote(r: Results): string | undefined {
+  const multi = r.ingest.filter((x) => x.rounds && x.rounds.length > 1);
+  const postfix = r.postfix.filter((x) => x.rounds && x.rounds.length > 1);
+  const rates = (v: number[]): string => v.map((x) => x.toFixed(0)).join(' / ');
+  const parts: string[] = [];
+  const first = multi[0];
+  if (first) {
+    parts.push(
+      `The ${sizeLabel(first.size)}, ${first.sessions}-session ingest points are the median of ${first.rounds!.length} rounds, each round running every ` +
+        `target in turn, so that a burst of background load does not decide a ratio (all rounds, msgs/s: ${multi.map((x) => `${x.target} ${rates(x.rounds!)}`).join('; ')}).`,
+    );
+  }
+  if (postfix.length > 0) {
+    parts.push(`Through Postfix likewise, ${postfix[0]!.rounds!.length} rounds (${postfix.map((x) => `${x.next} ${rates(x.rounds!)}`).join('; ')}).`);
+  }
+  return parts.length > 0 ? parts.join(' ') : undefined;
 }
 
 /** What smtp-server alone grows by while the large messages stream: the floor under any collector built on it. */

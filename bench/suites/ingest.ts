@@ -18,6 +18,16 @@ export interface IngestResult {
   peakRss: number;
   /** messages found at the destination (null: smtp-sink discards) */
   delivered: number | null;
+  /** msgs/s of every round, when the point was measured in several (this result is their median) */
+  rounds?: number[];
+}
+
+/** The median round (by msgs/s), with every round's rate and the highest peak RSS of them all. */
+export function medianRound(rounds: IngestResult[]): IngestResult {
+  if (rounds.length === 1) return rounds[0]!;
+  const sorted = [...rounds].sort((a, b) => a.msgsPerSec - b.msgsPerSec);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return { ...median, peakRss: Math.max(...rounds.map((r) => r.peakRss)), rounds: rounds.map((r) => r.msgsPerSec) };
 }
 
 /** Messages the destination must hold after `expected` were accepted; throws on a loss. */
