@@ -1,12 +1,14 @@
 // The catchall-lmtp command as the appliance runs it: seed-compatible options, exit codes,
 // the health endpoints and a graceful SIGTERM.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli, startCli } from './helpers/cli.js';
+import { LmtpClient, asReceived } from './helpers/lmtp-client.js';
 import { closedPort } from './sinks/rabbitmq.js';
 import { serverReplies, swaks } from './helpers/tools.js';
 import { eventually } from './helpers/wait.js';
@@ -154,5 +156,47 @@ describe('catchall-lmtp command line', () => {
       assert.equal(await collector.stop('SIGTERM'), 0);
     }
     assert.ok(collector.logs().some((l) => l.msg === 'stopped'));
+  });
+
+  it('killed (SIGKILL) in the middle of a burst in spool mode, it loses no message it answered 250 for, and replays its journal at restart', async () => {
+    const maildir = path.join(dir, 'crash-spool');
+    const collector = await startCli(['-m', maildir]);
+    const accepted = new Map<string, Buffer>();
+    const sessions = Array.from({ length: 8 }, async (_, s) => {
+      const { client } = await LmtpClient.connect({ port: collector.lmtpPort });
+      for (let i = 0; i < 5000; i++) {
+        const body = Buffer.from(`Subject: burst ${s}.${i}\r\n\r\n${'\xe9 8-bit line\r\n'.repeat(40)}`, 'latin1');
+        try {
+          const res = await client.sendMessage('sender@x.test', ['trap@trap.test'], body);
+          const ok = /OK ([0-9a-f]{64}) spooled$/.exec(res.perRecipient[0]?.text ?? '');
+          if (res.perRecipient[0]?.code === 250 && ok) accepted.set(ok[1]!, asReceived(body));
+        } catch {
+          return; // the collector is gone
+        }
+      }
+    });
+    await eventually(() => accepted.size >= 200, '200 messages accepted');
+    collector.child.kill('SIGKILL');
+    await collector.exited;
+    await Promise.all(sessions);
+    const left = (await readdir(path.join(maildir, 'journal'))).filter((f) => f.endsWith('.journal'));
+    assert.ok(left.length > 0, 'the killed collector left its journal');
+
+    const restarted = await startCli(['-m', maildir]);
+    try {
+      await eventually(async () => (await readdir(path.join(maildir, 'new'))).length === 0, 'everything replayed into the archive (cur/)');
+      const stored = new Map<string, Buffer>();
+      for (const name of await readdir(path.join(maildir, 'cur'))) {
+        const bytes = await readFile(path.join(maildir, 'cur', name));
+        stored.set(createHash('sha256').update(bytes).digest('hex'), bytes);
+      }
+      for (const [sha, bytes] of accepted) assert.ok(stored.get(sha)?.equals(bytes), `message ${sha} was answered 250 and must be in the spool, byte for byte`);
+      assert.equal((await readdir(path.join(maildir, 'cur'))).length, stored.size, 'no message stored twice');
+      const journal = await readdir(path.join(maildir, 'journal'));
+      assert.equal(journal.length, 1, `the dead process's segments are gone: ${journal.join(', ')}`);
+      assert.ok(!left.includes(journal[0]!));
+    } finally {
+      assert.equal(await restarted.stop('SIGTERM'), 0);
+    }
   });
 });
