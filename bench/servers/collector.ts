@@ -1,5 +1,5 @@
 // Our collector (catchall-lmtp) as a separate process, in the three modes the issue measures:
-// spool (-m, 250 once fsynced), direct to RabbitMQ (250 after the publisher confirm) and direct to the
+// spool (-m, 250 once its batch is flushed in the spool's journal), direct to RabbitMQ (250 after the publisher confirm) and direct to the
 // hpfeeds broker (250 once written to the authenticated connection). Logs go to a file (see process.ts).
 import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';

@@ -22,7 +22,7 @@ Options:
       --socket PATH        listen on a unix socket instead                      [CATCHALL_LMTP_SOCKET]
   -f, --feed-config FILE   YAML config: flat hpfeeds, typed (type: amqp|hpfeeds) or sinks: list
   -c, --config FILE        same as -f                                           [CATCHALL_CONFIG]
-  -m, --maildir DIR        spool mode: 250 once fsynced in DIR/new, forwarded in the background
+  -m, --maildir DIR        spool mode: 250 once durable in DIR/new, forwarded in the background
                                                                                 [CATCHALL_MAILDIR]
       --format json|raw    payload format of sinks that set none (default json) [CATCHALL_FORMAT]
       --metrics-port PORT  HTTP /metrics /healthz /readyz (default 9124)        [CATCHALL_METRICS_PORT]

@@ -1,4 +1,4 @@
-// Spool mode: 250 once the message is fsynced in new/, forwarding in the background, replay of new/
+// Spool mode: 250 once the message is durable in new/, forwarding in the background, replay of new/
 // after a restart and on reconnect, never two publishes of one message, retention of cur/.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';

@@ -1,5 +1,6 @@
-// Spool mode (-m DIR): a recipient gets 250 as soon as the message is fsynced in DIR/new; the
-// forwarder publishes it to every sink in the background and moves it to cur/ once all confirmed.
+// Spool mode (-m DIR): a recipient gets 250 as soon as the message is durable in DIR/new (its batch
+// flushed in the maildir's journal); the forwarder publishes it to every sink in the background and
+// moves it to cur/ once all confirmed.
 // The maildir is both the durable outbox and the local archive (with retention).
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';

@@ -56,7 +56,7 @@ describe('Maildir', () => {
     for (let round = 0; round < 20; round++) {
       let firstDone = false;
       const first = maildir.add(Buffer.from(`first ${round}`)).finally(() => (firstDone = true));
-      // Wait until the first message is in new/ but not yet confirmed: its batch's fsync of new/ is
+      // Wait until the first message is in new/ but not yet confirmed: its batch's journal flush is
       // running. A message that comes now must not be left behind when that batch completes.
       const before = (await maildir.listNew()).length;
       while (!firstDone && (await maildir.listNew()).length === before) await new Promise((resolve) => setImmediate(resolve));
