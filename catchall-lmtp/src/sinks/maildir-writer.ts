@@ -6,10 +6,13 @@
 // Only then are the writes resolved. Every second (or 64 MiB) the segment is rotated, and a
 // checkpoint flushes the whole file system and deletes the segments written before it. open() redoes
 // what a crash left in the journal: a message not intact in new/ or cur/ is written again to new/.
-// One Maildir has one writing process: a second one would replay and delete the first one's journal.
+// A Maildir has one writing process, since a second one would replay and delete the first one's
+// journal: the writer holds journal.lock (proper-lockfile: a directory whose mtime it keeps fresh).
+// A writer that died leaves it stale after 10 s; a new one waits that long for it at open().
 import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
 import { encodeRecordHead, JournalSegment, listSegments, readSegment, syncFileSystem, type JournalRecord } from './maildir-journal.js';
 
 export interface MaildirWriterOptions {
@@ -17,9 +20,13 @@ export interface MaildirWriterOptions {
   checkpointMs?: number;
   /** Size at which a segment is rotated and checkpointed without waiting (bytes). */
   segmentBytes?: number;
+  /** How long open() waits for the lock of a writer that may have died (ms). */
+  lockWaitMs?: number;
 }
 
-const DEFAULTS: Required<MaildirWriterOptions> = { checkpointMs: 1000, segmentBytes: 64 * 1024 * 1024 };
+/** A lock not refreshed for this long belongs to a writer that died. */
+const LOCK_STALE_MS = 10_000;
+const DEFAULTS: Required<MaildirWriterOptions> = { checkpointMs: 1000, segmentBytes: 64 * 1024 * 1024, lockWaitMs: LOCK_STALE_MS + 5_000 };
 /** Segments waiting for a checkpoint that keeps failing, beyond which writes are refused. */
 const MAX_PENDING_SEGMENTS = 16;
 
@@ -43,6 +50,8 @@ export class MaildirWriter {
   /** A failed append or flush leaves the segment's tail undefined: nothing more goes after it. */
   private broken?: Error;
   private closed = false;
+  /** Set if another process took the lock (ours went stale): nothing more is written. */
+  private lockLost?: Error;
 
   private constructor(
     readonly dir: string,
@@ -50,22 +59,46 @@ export class MaildirWriter {
     private readonly options: Required<MaildirWriterOptions>,
     /** How many messages open() had to write again from the journal. */
     readonly recovered: number,
+    private readonly unlock: () => Promise<void>,
   ) {}
 
-  /** Redoes and checkpoints what an earlier process left in journal/, then starts a new segment. */
+  /** Takes the lock, redoes and checkpoints what an earlier writer left in journal/, starts a new segment. */
   static async open(dir: string, options: MaildirWriterOptions = {}): Promise<MaildirWriter> {
+    const opts = { ...DEFAULTS, ...options };
     const journalDir = join(dir, 'journal');
-    const left = await listSegments(journalDir);
-    const recovered = await redo(dir, left);
-    await syncFileSystem(dir); // also proves, before the first message, that checkpoints can work
-    for (const s of left) await rm(s.path, { force: true });
-    const segment = await JournalSegment.create(journalDir, (left.at(-1)?.seq ?? 0) + 1);
-    return new MaildirWriter(dir, segment, { ...DEFAULTS, ...options }, recovered);
+    let writer: MaildirWriter | undefined;
+    const unlock = await lockfile
+      .lock(journalDir, {
+        stale: LOCK_STALE_MS,
+        realpath: false,
+        retries: { retries: Math.ceil(opts.lockWaitMs / 500), factor: 1, minTimeout: 500, maxTimeout: 500 },
+        onCompromised: (err) => {
+          const lost = new Error(`maildir ${dir}: lost its lock ${journalDir}.lock (${err.message}); restart the collector`);
+          if (writer) writer.lockLost = lost;
+        },
+      })
+      .catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ELOCKED') throw err;
+        throw new Error(`maildir ${dir} is in use by another process (${journalDir}.lock is held and kept fresh): a maildir has one writing process`);
+      });
+    try {
+      const left = await listSegments(journalDir);
+      const recovered = await redo(dir, left);
+      await syncFileSystem(dir); // also proves, before the first message, that checkpoints can work
+      for (const s of left) await rm(s.path, { force: true });
+      const segment = await JournalSegment.create(journalDir, (left.at(-1)?.seq ?? 0) + 1);
+      writer = new MaildirWriter(dir, segment, opts, recovered, unlock);
+      return writer;
+    } catch (err) {
+      await unlock().catch(() => undefined);
+      throw err;
+    }
   }
 
   /** Resolves once new/NAME holds `bytes` durably (and meta/NAME holds `meta`, when given). */
   write(name: string, bytes: Uint8Array, meta?: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`maildir ${this.dir} is closed`));
+    if (this.lockLost) return Promise.reject(this.lockLost);
     if (this.checkpointError && this.pending.length >= MAX_PENDING_SEGMENTS) {
       const refused = new Error(`maildir ${this.dir}: ${this.pending.length} journal segments wait for a checkpoint that keeps failing: ${this.checkpointError.message}`);
       this.startCheckpoint(); // once it succeeds, writes are taken again
@@ -86,6 +119,7 @@ export class MaildirWriter {
     this.pending.push(this.segment);
     // If this fails the segments stay, and the next open() redoes them: nothing is lost.
     await this.checkpoint().catch(() => undefined);
+    await this.unlock().catch(() => undefined); // already released if it was lost
   }
 
   private async drain(): Promise<void> {

@@ -289,6 +289,26 @@ describe('Maildir journal', () => {
     assert.equal((await journalFiles(maildir.dir)).length, 1, 'the piled-up segments were checkpointed and removed');
   });
 
+  test('a second process cannot write the same Maildir while the first holds it; after the first closes, it can', async () => {
+    const dir = join(root, 'one-writer');
+    const first = new Maildir(dir);
+    await first.open();
+    const name = await first.add(Buffer.from('by the first writer'));
+    const second = new Maildir(dir, { journal: { lockWaitMs: 1000 } });
+    await assert.rejects(second.open(), /maildir .*one-writer is in use by another process \(.*journal\.lock is held and kept fresh\)/);
+    assert.deepEqual(await first.listNew(), [name], 'the refused writer touched nothing');
+    await first.add(Buffer.from('the first one still works'));
+    await first.close();
+    const third = new Maildir(dir, { journal: { lockWaitMs: 1000 } });
+    await third.open();
+    try {
+      assert.equal((await third.listNew()).length, 2);
+      await third.add(Buffer.from('by the next writer'));
+    } finally {
+      await third.close();
+    }
+  });
+
   test('open() refuses, naming the command, when the file system cannot be flushed', async (t) => {
     const path = process.env.PATH;
     process.env.PATH = join(root, 'no-such-bin');
