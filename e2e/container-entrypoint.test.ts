@@ -54,7 +54,9 @@ for spec in $tmpfs; do
   [[ -d $target ]] || { mount -t tmpfs tmpfs "\${target%/*}"; mkdir "$target"; }
   mount -t tmpfs \${options:+-o "$options"} tmpfs "$target"
 done
-exec "$entrypoint" >"$log" 2>&1`;
+# Appending, as to the pipe docker gives a container: Postfix's log writer reopens /dev/stdout, and on a
+# file opened with ">" its writes would start at offset 0, over the entrypoint's own lines.
+exec "$entrypoint" >>"$log" 2>&1`;
 
 /** ENV of a Dockerfile (KEY=VALUE forms). */
 async function imageEnv(dockerfile: string): Promise<Record<string, string>> {
