@@ -28,8 +28,8 @@ export function removeWhenDone(path: string): void {
   else doomed.add(path);
 }
 
-/** Removes everything passed to removeWhenDone (also done at exit). */
-export function removeNow(): void {
+/** Removes everything passed to removeWhenDone, at exit. */
+function removeNow(): void {
   for (const path of doomed) rmSync(path, { recursive: true, force: true });
   doomed.clear();
 }

@@ -9,7 +9,7 @@
 // meta | body, lengths and crc as little-endian u32. A record that is cut short or fails its crc ends
 // the segment: it belongs to the batch being written at a crash, which nobody was told was stored.
 import { execFile } from 'node:child_process';
-import { closeSync, fdatasync, fsync, openSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, fdatasync, fsync, openSync, rmSync, unlinkSync, writevSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -66,8 +66,6 @@ export function decodeSegment(bytes: Buffer): JournalRecord[] {
 /** One journal file being appended to. */
 export class JournalSegment {
   size = 0;
-  /** When the first record was appended (for the checkpoint interval); 0 while empty. */
-  firstWriteAt = 0;
 
   private constructor(
     readonly path: string,
@@ -99,7 +97,6 @@ export class JournalSegment {
     }
     const written = writevSync(this.fd, buffers, this.size);
     if (written !== total) throw new Error(`journal ${this.path}: short write (${written} of ${total} bytes)`);
-    if (this.size === 0) this.firstWriteAt = Date.now();
     this.size += total;
   }
 
@@ -110,8 +107,12 @@ export class JournalSegment {
 
   /** Closes and deletes the file (after a checkpoint: what it held is on disk in the Maildir). */
   remove(): void {
-    closeSync(this.fd);
-    unlinkSync(this.path);
+    try {
+      closeSync(this.fd);
+    } catch {
+      // closing can only fail for a bad fd; the file goes either way
+    }
+    rmSync(this.path, { force: true });
   }
 }
 

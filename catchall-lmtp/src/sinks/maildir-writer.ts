@@ -57,8 +57,6 @@ export class MaildirWriter {
     readonly dir: string,
     private segment: JournalSegment,
     private readonly options: Required<MaildirWriterOptions>,
-    /** How many messages open() had to write again from the journal. */
-    readonly recovered: number,
     private readonly unlock: () => Promise<void>,
   ) {}
 
@@ -83,11 +81,11 @@ export class MaildirWriter {
       });
     try {
       const left = await listSegments(journalDir);
-      const recovered = await redo(dir, left);
+      await redo(dir, left);
       await syncFileSystem(dir); // also proves, before the first message, that checkpoints can work
       for (const s of left) await rm(s.path, { force: true });
       const segment = await JournalSegment.create(journalDir, (left.at(-1)?.seq ?? 0) + 1);
-      writer = new MaildirWriter(dir, segment, opts, recovered, unlock);
+      writer = new MaildirWriter(dir, segment, opts, unlock);
       return writer;
     } catch (err) {
       await unlock().catch(() => undefined);
@@ -221,11 +219,10 @@ export class MaildirWriter {
 
 /**
  * Writes again, into new/, each journaled message that is not intact in new/ or cur/ (a crash lost
- * what was only in the page cache), with its metadata. Returns how many.
+ * what was only in the page cache), with its metadata. The forwarder replays new/ at start-up.
  */
-async function redo(dir: string, segments: { path: string }[]): Promise<number> {
+async function redo(dir: string, segments: { path: string }[]): Promise<void> {
   let cur: Map<string, string> | undefined;
-  let count = 0;
   for (const segment of segments) {
     for (const record of await readSegment(segment.path)) {
       const metaPath = join(dir, 'meta', record.name);
@@ -241,10 +238,8 @@ async function redo(dir: string, segments: { path: string }[]): Promise<number> 
         await rm(join(dir, 'cur', forwarded), { force: true }); // damaged: the journal has the real bytes
       }
       await restore(dir, record);
-      count++;
     }
   }
-  return count;
 }
 
 async function restore(dir: string, record: JournalRecord): Promise<void> {
