@@ -9,6 +9,7 @@ import type { Delivery, RecipientResult } from '../delivery/delivery.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
 import './any-address.js';
+import './data-scanner.js';
 import './data-timeout.js';
 import './greeting-delay.js';
 import './xforward.js';
