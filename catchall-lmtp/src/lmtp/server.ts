@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 import type { Delivery, RecipientResult } from '../delivery/delivery.js';
 import type { Metrics } from '../ops/metrics.js';
+import { messageDone } from '../ops/release-memory.js';
 import type { CollectedMessage, Envelope } from '../sinks/sink.js';
 import './any-address.js';
 import './data-scanner.js';
@@ -93,6 +94,7 @@ export class LmtpServer {
             (err: Error) => callback(err),
           )
           .finally(() => {
+            messageDone(stream.byteLength);
             this.busy.delete(session.id);
             if (this.stopping) setImmediate(() => this.closeIdleConnections());
           });
