@@ -70,6 +70,18 @@ describe('LMTP server, direct mode', () => {
     assert.equal(m.envelope.size, sent.length);
   });
 
+  it('answers a pipelined XFORWARD, MAIL, RCPT and DATA in one segment, as Postfix sends them', async () => {
+    const { client } = await LmtpClient.connect({ port: t.port });
+    const firstRead = new Promise<string>((resolve) => client.socket.once('data', (chunk: string) => resolve(chunk)));
+    client.write('XFORWARD NAME=mx.example ADDR=192.0.2.7\r\nMAIL FROM:<s@example.net>\r\nRCPT TO:<a@trap.test>\r\nRCPT TO:<b@trap.test>\r\nDATA\r\n');
+    const codes = (await firstRead).split('\r\n').filter(Boolean).map((l) => l.slice(0, 3));
+    assert.deepEqual(codes, ['250', '250', '250', '250', '354']);
+    await client.readReplies(5);
+    client.write('Subject: one segment\r\n\r\nbody\r\n.\r\n');
+    assert.deepEqual((await client.readReplies(2)).map((r) => r.code), [250, 250]);
+    await client.quit();
+  });
+
   it('unstuffs dots exactly (swaks corpus and raw client)', async () => {
     const corpus = ['.', '..', '...', '.leading dot', '..two dots', ' .space first', 'a.b', '.\t', '. ', 'end'].join('\n') + '\n';
     const body = path.join(tmp, 'dots.eml');

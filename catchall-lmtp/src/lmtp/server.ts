@@ -86,6 +86,11 @@ export class LmtpServer {
         }
         callback();
       },
+      // Catch-all: every sender and recipient is taken at once. smtp-server's default handlers wait
+      // an event-loop turn each, so the replies to a pipelined MAIL, RCPT and DATA left in separate
+      // segments; answered synchronously they go out together (see the cork below).
+      onMailFrom: (_address, _session, callback) => callback(),
+      onRcptTo: (_address, _session, callback) => callback(),
       onData: (stream, session, callback) => {
         this.busy.add(session.id);
         this.receive(stream, session)
