@@ -1,47 +1,45 @@
-// Small stream stages the DATA stream passes through on its way into memory.
+// The stages the DATA stream's bytes pass on their way into memory: a size limit, the sha256 and the
+// collected chunks, fed by one 'data' listener. They were Node stream stages piped one into the
+// next; that machinery cost about 70 µs of CPU per 4 KiB message, a quarter of the no-sink total.
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 /**
- * Counts bytes and flags a message over the limit. It keeps draining the client (ZoneMTA-style):
- * the LMTP reply can only be sent once the client has finished sending, and what is over the limit
- * is dropped instead of buffered.
+ * Counts bytes and flags a message over the limit. Reading goes on (ZoneMTA-style): the LMTP reply
+ * can only be sent once the client has finished sending, and what is over the limit is dropped
+ * instead of buffered.
  */
-export class SizeLimit extends Transform {
+export class SizeLimit {
   size = 0;
   exceeded = false;
-  constructor(readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  constructor(readonly limit: number) {}
+  /** Counts the chunk; false once the message is over the limit (the chunk is dropped). */
+  pass(chunk: Buffer): boolean {
     this.size += chunk.length;
     if (this.size > this.limit) this.exceeded = true;
-    done(null, this.exceeded ? undefined : chunk);
+    return !this.exceeded;
   }
 }
 
 /** sha256 of the exact bytes, computed while they pass. */
-export class Sha256 extends Transform {
+export class Sha256 {
   private readonly hash: Hash = createHash('sha256');
   digest = '';
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.hash.update(chunk);
-    done(null, chunk);
   }
-  override _flush(done: TransformCallback): void {
+  finish(): void {
     this.digest = this.hash.digest('hex');
-    done();
   }
 }
 
 /** Keeps the chunks; `bytes()` joins them once at the end. */
-export class Collect extends Writable {
+export class Collect {
   private chunks: Buffer[] = [];
   private length = 0;
-  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+  push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.length += chunk.length;
-    done();
   }
   bytes(): Buffer {
     const joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
@@ -51,19 +49,23 @@ export class Collect extends Writable {
 }
 
 /**
- * Pipes the DATA stream through the stages and resolves once the last one has everything. Rejects
- * if the client goes away mid-DATA (smtp-server then destroys the stream). Plain pipe() instead of
- * stream.pipeline(): the latter allocates an AbortSignal per message, which showed in profiles.
+ * Reads the DATA stream through the stages and resolves at its end. Rejects if the client goes away
+ * mid-DATA (smtp-server then destroys the stream, with an error or without).
  */
-export function readThrough(source: Readable, stages: [Transform, ...Transform[]], last: Writable): Promise<void> {
+export function readMessage(source: Readable, limit: SizeLimit, hash: Sha256, sink: Collect): Promise<void> {
   return new Promise((resolve, reject) => {
+    source.on('data', (chunk: Buffer) => {
+      if (!limit.pass(chunk)) return;
+      hash.update(chunk);
+      sink.push(chunk);
+    });
+    source.once('end', () => {
+      hash.finish();
+      resolve();
+    });
     source.once('error', reject);
     source.once('close', () => {
       if (!source.readableEnded) reject(new Error('connection closed during DATA'));
     });
-    last.once('finish', resolve);
-    let tail: Readable = source;
-    for (const stage of stages) tail = tail.pipe(stage);
-    tail.pipe(last);
   });
 }

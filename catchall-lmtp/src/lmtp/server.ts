@@ -14,7 +14,7 @@ import './data-scanner.js';
 import './data-timeout.js';
 import './greeting-delay.js';
 import './xforward.js';
-import { Collect, Sha256, SizeLimit, readThrough } from './message-stream.js';
+import { Collect, Sha256, SizeLimit, readMessage } from './message-stream.js';
 
 export interface LmtpServerOptions {
   host?: string;
@@ -176,7 +176,7 @@ export class LmtpServer {
     const envelope = envelopeOf(session);
     const logBase = { recipients: envelope.rcptTo.length, client: envelope.clientAddress, mailFrom: envelope.mailFrom };
     try {
-      await readThrough(stream, [limit, hash], sink);
+      await readMessage(stream, limit, hash, sink);
     } catch (err) {
       // The client went away mid-DATA: there is nobody to reply to, and nothing was accepted.
       this.options.metrics.messages.inc({ result: 'aborted' });
