@@ -23,8 +23,11 @@ export interface Plan {
   runTimeoutMs: number;
   /** how long a destination may lag behind the last 250 before it counts as a loss */
   settleTimeoutMs: number;
-  /** `rounds`: each round relays to every next hop in turn; the median round is reported */
-  postfix: { count: number; sessions: number; size: number; rounds: number };
+  /**
+   * `warmup` messages go through first, untimed; `rounds`: each round relays to every next hop in turn,
+   * the median round is reported
+   */
+  postfix: { count: number; sessions: number; size: number; rounds: number; warmup: number };
   /** what Postfix relays to, in the through-Postfix measure (collector modes when the collector is there) */
   postfixNexts: ('smtp-sink' | CollectorMode)[];
   /** collector modes measured while large messages stream */
@@ -48,7 +51,7 @@ export const fullPlan: Plan = {
   rounds: (size, sessions) => (size === 4 * KiB && sessions === 10 ? 3 : 1),
   runTimeoutMs: 90_000,
   settleTimeoutMs: 30_000,
-  postfix: { count: 3000, sessions: 10, size: 4 * KiB, rounds: 3 },
+  postfix: { count: 3000, sessions: 10, size: 4 * KiB, rounds: 3, warmup: 600 },
   postfixNexts: ['smtp-sink', 'amqp', 'hpfeeds'],
   bigMessageModes: ['spool', 'amqp', 'hpfeeds'],
   bigMessage: { size: 9_000_000, count: 6 },
@@ -67,7 +70,7 @@ export const smokePlan: Plan = {
   rounds: () => 1,
   runTimeoutMs: 20_000,
   settleTimeoutMs: 10_000,
-  postfix: { count: 20, sessions: 4, size: 4 * KiB, rounds: 1 },
+  postfix: { count: 20, sessions: 4, size: 4 * KiB, rounds: 1, warmup: 0 },
   postfixNexts: ['hpfeeds'],
   bigMessageModes: ['spool'],
   bigMessage: { size: 9_000_000, count: 1 },

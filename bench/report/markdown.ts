@@ -123,7 +123,7 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   else {
     out.push(
       'smtp-source speaks SMTP to a native Postfix instance (rendered by the appliance scripts, as the end-to-end tests do), which relays ' +
-        'over LMTP. Timed from the start until the destination holds every message.',
+        `over LMTP. Timed from the start until the destination holds every message${r.postfix[0]!.warmup ? `, after ${n0(r.postfix[0]!.warmup)} messages sent the same way untimed (Postfix's processes and connection cache, and the collector's JIT, as in a running appliance)` : ''}.`,
     );
     out.push('');
     out.push(
