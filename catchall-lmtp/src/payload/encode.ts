@@ -16,6 +16,7 @@ export type { PayloadFormat };
 
 /** Base64 is written in slices of this many input bytes (a multiple of 3, so no padding inside). */
 const BASE64_SLICE = 3 * 16 * 1024;
+const NATIVE_JSON_BYTES = 256 * 1024;
 
 export function encodePayload(msg: CollectedMessage, format: PayloadFormat): Buffer {
   return format === 'raw' ? msg.bytes : encodeJson(msg);
@@ -33,10 +34,16 @@ function encodeJson(msg: CollectedMessage): Buffer {
     `${text ? '' : ',"encoding":"base64"'},"envelope":${JSON.stringify(envelopeRecord(msg.envelope))}}`,
     'utf8',
   );
-  const msgLength = text ? jsonStringLength(msg.bytes) : 2 + 4 * Math.ceil(msg.bytes.length / 3);
+  // Up to NATIVE_JSON_BYTES the engine's JSON.stringify (the same escapes, byte for byte) is twice as
+  // fast as our loop; above it the loop saves holding the message as strings.
+  const literal = text && msg.bytes.length <= NATIVE_JSON_BYTES ? JSON.stringify(msg.bytes.toString('utf8')) : undefined;
+  const msgLength =
+    literal !== undefined ? Buffer.byteLength(literal, 'utf8') : text ? jsonStringLength(msg.bytes) : 2 + 4 * Math.ceil(msg.bytes.length / 3);
   const out = Buffer.allocUnsafe(head.length + msgLength + tail.length);
   let o = head.copy(out, 0);
-  if (text) {
+  if (literal !== undefined) {
+    o += out.write(literal, o, 'utf8');
+  } else if (text) {
     o = writeJsonString(msg.bytes, out, o, msgLength);
   } else {
     out[o++] = 0x22;

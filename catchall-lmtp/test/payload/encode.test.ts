@@ -58,6 +58,15 @@ describe('json payload', () => {
     assert.ok(encodePayload(message(bytes), 'json').includes(JSON.stringify(bytes.toString('utf8'))));
   });
 
+  test('the text of small and large messages is the JSON string a standard encoder writes', () => {
+    const line = 'ctl \x00\x01\x1f\x7f "q" \\ \t tab ünï 👋 \u2028\r\n';
+    for (const repeat of [1, 20_000]) {
+      const text = line.repeat(repeat);
+      const payload = encodePayload(message(Buffer.from(text, 'utf8')), 'json');
+      assert.ok(payload.includes(`"msg":${JSON.stringify(text)},`), `${text.length} characters`);
+    }
+  });
+
   test('an empty message is an empty string', () => {
     const doc = roundTrip(Buffer.alloc(0));
     assert.equal(doc.msg, '');
