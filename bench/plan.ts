@@ -70,7 +70,7 @@ export const smokePlan: Plan = {
   rounds: () => 1,
   runTimeoutMs: 20_000,
   settleTimeoutMs: 10_000,
-  postfix: { count: 20, sessions: 4, size: 4 * KiB, rounds: 1, warmup: 0 },
+  postfix: { count: 20, sessions: 4, size: 4 * KiB, rounds: 1, warmup: 4 },
   postfixNexts: ['hpfeeds'],
   bigMessageModes: ['spool'],
   bigMessage: { size: 9_000_000, count: 1 },
