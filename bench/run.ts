@@ -15,7 +15,7 @@ import { renderChart } from './report/svg.js';
 import type { Results } from './results.js';
 import { startAiosmtpd } from './servers/aiosmtpd.js';
 import { collectorAvailable, COLLECTOR_MODES, ModeUnavailable, startCollector } from './servers/collector.js';
-import { startSmtpServerNoop } from './servers/smtp-server-noop.js';
+import { startNodeLmtpNoop, startSmtpServerNoop } from './servers/noop.js';
 import { startSmtpSink } from './servers/smtp-sink.js';
 import type { LmtpTarget } from './servers/target.js';
 import { fanout } from './suites/fanout.js';
@@ -74,6 +74,7 @@ async function measure(what: string, fn: () => Promise<void>, opts: { keepRunnin
 const targets: { name: string; start: () => Promise<LmtpTarget> }[] = [
   { name: 'smtp-sink', start: () => startSmtpSink() },
   { name: 'aiosmtpd', start: () => startAiosmtpd() },
+  { name: 'node no-op', start: () => startNodeLmtpNoop() },
   { name: 'smtp-server no-op', start: () => startSmtpServerNoop() },
 ];
 if (collectorAvailable()) {

@@ -103,6 +103,7 @@ export function renderMarkdown(r: Results, chartPath: string): string {
   out.push('');
   out.push('- **smtp-sink**: `smtp-sink -L`, C, discards everything: the ceiling.');
   out.push('- **aiosmtpd**: `bench/reference/aiosmtpd_lmtp_maildir.py`, the original Python collector\'s ingest path (aiosmtpd LMTP, `mailbox.Maildir` copy, no fsync).');
+  out.push('- **node no-op**: `bench/reference/node_lmtp_noop.mjs`, a minimal hand-written LMTP responder on Node\'s own sockets, no library, discarding every message: what Node itself allows on this machine.');
   out.push('- **smtp-server no-op**: `bench/reference/smtp_server_noop.mjs`, npm smtp-server in LMTP mode as our collector uses it, reading each message and answering 250 without storing it: the ceiling of any collector built on that library, on this machine.');
   out.push('- **ours:spool**: `catchall-lmtp -m DIR` with no sink configured (the spool is the archive; the forwarder only moves each message to `cur/`); 250 once the message is in `new/` and its batch is flushed in the spool\'s write-ahead journal (one fdatasync per batch; a checkpoint every second flushes the files themselves).');
   out.push('- **ours:amqp**: direct mode; 250 after RabbitMQ\'s publisher confirm (127.0.0.1:5672).');
@@ -249,10 +250,15 @@ function libraryCeiling(r: Results): string | undefined {
   const at = (target: string) => r.ingest.find((x) => x.target === target && x.size === 4 * 1024 && x.sessions === 10)?.msgsPerSec;
   const noop = at('smtp-server no-op');
   const sink = at('smtp-sink');
+  const node = at('node no-op');
   if (noop === undefined || sink === undefined) return undefined;
   return (
     `For scale: smtp-server answering 250 without storing anything (\`smtp-server no-op\`) reaches ${(noop / sink).toFixed(2)}× smtp-sink ` +
     `(${noop.toFixed(0)} / ${sink.toFixed(0)} msgs/s) at 4 KiB and 10 sessions in this run; no collector built on that library can ` +
-    'do better on this machine, where the load generator, the server and the broker share two cores.'
+    'do better on this machine, where the load generator, the server and the broker share two cores.' +
+    (node === undefined
+      ? ''
+      : ` A minimal LMTP responder on Node's own sockets (\`node no-op\`) reaches ${(node / sink).toFixed(2)}× (${node.toFixed(0)} msgs/s): ` +
+        'the rest of the distance is the library\'s.')
   );
 }

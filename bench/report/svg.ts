@@ -6,6 +6,7 @@ import { sizeLabel } from './targets.js';
 const COLORS: Record<string, string> = {
   'smtp-sink': '#555555',
   aiosmtpd: '#d62728',
+  'node no-op': '#8c564b',
   'smtp-server no-op': '#9467bd',
   'ours:spool': '#1f77b4',
   'ours:amqp': '#2ca02c',

@@ -9,7 +9,7 @@ import { sendLoad } from '../lib/smtp-source.js';
 import type { Plan } from '../plan.js';
 import { startCollector, type CollectorMode } from '../servers/collector.js';
 import { BENCH_IDENT, CHANNEL, startBroker } from '../servers/hpfeeds-broker.js';
-import { startSmtpServerNoop } from '../servers/smtp-server-noop.js';
+import { startSmtpServerNoop } from '../servers/noop.js';
 import type { LmtpTarget } from '../servers/target.js';
 import { checkDelivered } from './ingest.js';
 
