@@ -59,7 +59,16 @@ export async function throughPostfix(next: 'smtp-sink' | CollectorMode, plan: Pl
       const delivered = target.delivered ? target.delivered.bind(target) : undefined;
       const atDestination = async (): Promise<number> => (delivered ? delivered() : await countIn(/ status=sent /g));
       const send = (n: number) =>
-        sendLoad({ protocol: 'smtp', port: postfix.smtpPort, sessions, count: n, size, to: `trap@${TRAP_DOMAIN}`, from: 'sender@bench.example', timeoutMs: plan.runTimeoutMs });
+        sendLoad({
+          protocol: 'smtp',
+          port: postfix.smtpPort,
+          sessions,
+          count: n,
+          size,
+          to: `trap@${TRAP_DOMAIN}`,
+          from: 'sender@bench.example',
+          timeoutMs: plan.runTimeoutMs,
+        });
       const allArrived = async (n: number, what: string): Promise<void> => {
         await waitUntil(async () => (await atDestination()) >= n, plan.runTimeoutMs, what, delivered ? 10 : 50).catch(async (err: Error) => {
           throw new Error(`LOSS or stall: ${err.message}; at the destination: ${await atDestination()}`);

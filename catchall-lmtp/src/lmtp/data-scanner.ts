@@ -40,6 +40,7 @@ const SMALL_CHUNK = 256;
 
 export function feedDataStream(this: StreamInternals, input: Buffer, done: Done): void {
   let chunk = input;
+  const stream = this._dataStream;
   const held = this._lastBytes && this._lastBytes.length ? this._lastBytes : undefined;
   this._lastBytes = false;
   if (held) {
@@ -48,7 +49,7 @@ export function feedDataStream(this: StreamInternals, input: Buffer, done: Done)
       chunk = Buffer.concat([held, chunk], held.length + chunk.length);
     } else {
       this._countDataBytes(held.length);
-      if (this._dataStream.writable) this._dataStream.write(held);
+      if (stream.writable) stream.write(held);
     }
   }
   let len = chunk.length;
@@ -62,7 +63,6 @@ export function feedDataStream(this: StreamInternals, input: Buffer, done: Done)
     len--;
     this._atDataStart = false;
   }
-  const stream = this._dataStream;
   let start = 0; // first byte of `chunk` not yet passed on
   // As in smtp-server, a dot at index i is looked at only with 2 bytes before it (i >= 2, also after
   // an escape dot: the next LF is 2 bytes on at least) and 2 after it (i <= len - 3); the last 4
