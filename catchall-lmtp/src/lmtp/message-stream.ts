@@ -33,18 +33,13 @@ export class Sha256 {
   }
 }
 
-/** Keeps the chunks; `bytes()` joins them once at the end. */
+/** Keeps the chunks as they arrived (see ReceivedMessage: they are joined only if needed). */
 export class Collect {
-  private chunks: Buffer[] = [];
-  private length = 0;
+  readonly chunks: Buffer[] = [];
+  length = 0;
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.length += chunk.length;
-  }
-  bytes(): Buffer {
-    const joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length);
-    this.chunks = [];
-    return joined;
   }
 }
 

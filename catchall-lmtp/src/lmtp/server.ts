@@ -8,7 +8,7 @@ import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 's
 import type { Delivery, RecipientResult } from '../delivery/delivery.js';
 import type { Metrics } from '../ops/metrics.js';
 import { messageDone } from '../ops/release-memory.js';
-import type { CollectedMessage, Envelope } from '../sinks/sink.js';
+import { ReceivedMessage, type Envelope } from '../sinks/sink.js';
 import './any-address.js';
 import './data-scanner.js';
 import './data-timeout.js';
@@ -189,15 +189,15 @@ export class LmtpServer {
       this.log.warn({ ...logBase, size: limit.size, limit: this.options.maxMessageSize, outcome: 'oversize' }, 'message refused: too big');
       return envelope.rcptTo.map(() => replyFor({ code: 452, text }));
     }
-    const bytes = sink.bytes();
-    const message: CollectedMessage = { bytes, sha256: hash.digest, envelope: { ...envelope, size: bytes.length } };
+    const size = sink.length;
+    const message = new ReceivedMessage(sink.chunks, hash.digest, { ...envelope, size });
     const outcome = await this.options.delivery.deliver(message);
     const accepted = outcome.recipients.every((r) => r.code === 250);
     this.options.metrics.messages.inc({ result: accepted ? 'accepted' : 'deferred' });
-    if (accepted) this.options.metrics.bytes.inc(bytes.length);
+    if (accepted) this.options.metrics.bytes.inc(size);
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     this.log[accepted ? 'info' : 'warn'](
-      { sha256: message.sha256, size: bytes.length, ...logBase, sinks: outcome.sinks, ms: Math.round(ms * 10) / 10, outcome: accepted ? 'accepted' : 'deferred' },
+      { sha256: message.sha256, size, ...logBase, sinks: outcome.sinks, ms: Math.round(ms * 10) / 10, outcome: accepted ? 'accepted' : 'deferred' },
       accepted ? 'message accepted' : 'message deferred',
     );
     return outcome.recipients.map(replyFor);

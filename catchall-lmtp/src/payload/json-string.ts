@@ -17,7 +17,12 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
 /** Length in bytes of `utf8` as a JSON string literal, quotes included. */
 export function jsonStringLength(utf8: Uint8Array): number {
-  let length = utf8.length + 2;
+  return escapedLength(utf8) + 2;
+}
+
+/** Length in bytes of `utf8` escaped for a JSON string, without the quotes. */
+export function escapedLength(utf8: Uint8Array): number {
+  let length = utf8.length;
   for (let i = 0; i < utf8.length; i++) {
     const e = ESCAPE[utf8[i]!]!;
     if (e !== 0) length += e === U ? 5 : 1;
@@ -30,29 +35,37 @@ export function jsonStringLength(utf8: Uint8Array): number {
  * returns the offset after it. Bytes >= 0x80 are copied unchanged: JSON text is UTF-8.
  */
 export function writeJsonString(utf8: Uint8Array, out: Buffer, offset: number, length = jsonStringLength(utf8)): number {
+  out[offset] = 0x22;
+  const o = writeEscaped(utf8, out, offset + 1, length - 2);
+  out[o] = 0x22;
+  return o + 1;
+}
+
+/**
+ * Writes `utf8` escaped for a JSON string, without quotes, and returns the offset after it. Escaping
+ * works byte by byte, so a text may be written in pieces cut anywhere, even inside a character.
+ */
+export function writeEscaped(utf8: Uint8Array, out: Buffer, offset: number, length = escapedLength(utf8)): number {
   let o = offset;
-  out[o++] = 0x22;
-  if (length === utf8.length + 2) {
+  if (length === utf8.length) {
     out.set(utf8, o);
-    o += utf8.length;
-  } else {
-    for (let i = 0; i < utf8.length; i++) {
-      const c = utf8[i]!;
-      const e = ESCAPE[c]!;
-      if (e === 0) {
-        out[o++] = c;
-        continue;
-      }
-      out[o++] = 0x5c;
-      out[o++] = e;
-      if (e === U) {
-        out[o++] = 0x30;
-        out[o++] = 0x30;
-        out[o++] = HEX[c >> 4]!;
-        out[o++] = HEX[c & 15]!;
-      }
+    return o + utf8.length;
+  }
+  for (let i = 0; i < utf8.length; i++) {
+    const c = utf8[i]!;
+    const e = ESCAPE[c]!;
+    if (e === 0) {
+      out[o++] = c;
+      continue;
+    }
+    out[o++] = 0x5c;
+    out[o++] = e;
+    if (e === U) {
+      out[o++] = 0x30;
+      out[o++] = 0x30;
+      out[o++] = HEX[c >> 4]!;
+      out[o++] = HEX[c & 15]!;
     }
   }
-  out[o++] = 0x22;
   return o;
 }

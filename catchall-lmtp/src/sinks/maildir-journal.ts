@@ -24,21 +24,32 @@ export interface JournalRecord {
   body: Uint8Array;
 }
 
-/** The head of a record (magic, lengths, crc) with its name and metadata; the body follows it. */
-export function encodeRecordHead(record: JournalRecord): Buffer {
+/**
+ * The head of a record (magic, lengths, crc) with its name and metadata; the body follows it. The
+ * body may be given in pieces, as a message arrived.
+ */
+export function encodeRecordHead(record: Omit<JournalRecord, 'body'> & { body: Uint8Array | readonly Uint8Array[] }): Buffer {
+  const body = record.body instanceof Uint8Array ? [record.body] : record.body;
   const name = Buffer.from(record.name, 'utf8');
   const meta = record.meta ?? new Uint8Array(0);
   const head = Buffer.allocUnsafe(HEAD + name.length + meta.length);
   head.writeUInt32LE(MAGIC, 0);
   head.writeUInt32LE(name.length, 4);
   head.writeUInt32LE(meta.length, 8);
-  head.writeUInt32LE(record.body.length, 12);
+  head.writeUInt32LE(byteLength(body), 12);
   name.copy(head, HEAD);
   head.set(meta, HEAD + name.length);
   let crc = crc32(head.subarray(4, 16));
   crc = crc32(head.subarray(HEAD), crc);
-  head.writeUInt32LE(crc32(record.body, crc), 16);
+  for (const part of body) crc = crc32(part, crc);
+  head.writeUInt32LE(crc, 16);
   return head;
+}
+
+export function byteLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
 }
 
 /** The records of one segment, up to the first one that is incomplete or damaged. */
@@ -88,13 +99,11 @@ export class JournalSegment {
   }
 
   /** Appends the records (page cache only); throws if not all of it was written. */
-  append(records: { head: Buffer; body: Uint8Array }[]): void {
+  append(records: { head: Buffer; body: readonly Uint8Array[] }[]): void {
     const buffers: Uint8Array[] = [];
-    let total = 0;
-    for (const r of records) {
-      buffers.push(r.head, r.body);
-      total += r.head.length + r.body.length;
-    }
+    for (const r of records) buffers.push(r.head, ...r.body);
+    const total = byteLength(buffers);
+    // libuv writes all of it, in as many writev(2) calls as it takes (IOV_MAX, short writes)
     const written = writevSync(this.fd, buffers, this.size);
     if (written !== total) throw new Error(`journal ${this.path}: short write (${written} of ${total} bytes)`);
     this.size += total;

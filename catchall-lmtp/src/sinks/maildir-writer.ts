@@ -9,11 +9,11 @@
 // A Maildir has one writing process, since a second one would replay and delete the first one's
 // journal: the writer holds journal.lock (proper-lockfile: a directory whose mtime it keeps fresh).
 // A writer that died leaves it stale after 10 s; a new one waits that long for it at open().
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, unlinkSync, writevSync } from 'node:fs';
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { encodeRecordHead, JournalSegment, listSegments, readSegment, syncFileSystem, type JournalRecord } from './maildir-journal.js';
+import { byteLength, encodeRecordHead, JournalSegment, listSegments, readSegment, syncFileSystem, type JournalRecord } from './maildir-journal.js';
 
 export interface MaildirWriterOptions {
   /** How long a segment with records may wait before a checkpoint (ms). */
@@ -32,7 +32,8 @@ const MAX_PENDING_SEGMENTS = 16;
 
 interface Job {
   name: string;
-  bytes: Uint8Array;
+  /** The message, in the pieces it arrived in. */
+  parts: readonly Uint8Array[];
   meta?: Uint8Array;
   resolve: () => void;
   reject: (err: Error) => void;
@@ -93,8 +94,8 @@ export class MaildirWriter {
     }
   }
 
-  /** Resolves once new/NAME holds `bytes` durably (and meta/NAME holds `meta`, when given). */
-  write(name: string, bytes: Uint8Array, meta?: Uint8Array): Promise<void> {
+  /** Resolves once new/NAME holds the message durably (and meta/NAME holds `meta`, when given). */
+  write(name: string, parts: readonly Uint8Array[], meta?: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`maildir ${this.dir} is closed`));
     if (this.lockLost) return Promise.reject(this.lockLost);
     if (this.checkpointError && this.pending.length >= MAX_PENDING_SEGMENTS) {
@@ -103,7 +104,7 @@ export class MaildirWriter {
       return Promise.reject(refused);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ name, bytes, meta, resolve, reject });
+      this.queue.push({ name, parts, meta, resolve, reject });
       this.flushing ??= this.drain();
     });
   }
@@ -148,7 +149,7 @@ export class MaildirWriter {
     const written = batch.filter((job) => this.materialize(job));
     if (written.length === 0) return;
     try {
-      this.segment.append(written.map((job) => ({ head: encodeRecordHead({ name: job.name, meta: job.meta, body: job.bytes }), body: job.bytes })));
+      this.segment.append(written.map((job) => ({ head: encodeRecordHead({ name: job.name, meta: job.meta, body: job.parts }), body: job.parts })));
       await this.segment.sync();
     } catch (err) {
       this.broken = err as Error;
@@ -174,8 +175,8 @@ export class MaildirWriter {
     const tmp = join(this.dir, 'tmp', job.name);
     const meta = join(this.dir, 'meta', job.name);
     try {
-      writeWhole(tmp, job.bytes);
-      if (job.meta) writeWhole(meta, job.meta);
+      writeWhole(tmp, job.parts);
+      if (job.meta) writeWhole(meta, [job.meta]);
       renameSync(tmp, join(this.dir, 'new', job.name));
       return true;
     } catch (err) {
@@ -275,10 +276,12 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-function writeWhole(path: string, bytes: Uint8Array): void {
+function writeWhole(path: string, parts: readonly Uint8Array[]): void {
   const fd = openSync(path, 'wx', 0o600);
   try {
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off, bytes.length - off);
+    const want = byteLength(parts);
+    const written = writevSync(fd, parts);
+    if (written !== want) throw new Error(`${path}: short write (${written} of ${want} bytes)`);
   } finally {
     closeSync(fd);
   }

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MaildirSinkConfig } from '../config/schema.js';
 import { MaildirWriter, type MaildirWriterOptions } from './maildir-writer.js';
-import { SinkError, type CollectedMessage, type Sink } from './sink.js';
+import { partsOf, SinkError, type CollectedMessage, type Sink } from './sink.js';
 
 /** The Maildir convention: a file left in tmp/ this long belongs to a writer that died. */
 const STALE_TMP_MS = 36 * 3600 * 1000;
@@ -71,11 +71,11 @@ export class Maildir {
     await writer?.close();
   }
 
-  /** Stores the exact bytes; resolves with the message's name in new/ once it is durable. */
-  async add(bytes: Uint8Array, meta?: Uint8Array): Promise<string> {
+  /** Stores the exact bytes (whole or in pieces); resolves with the message's name in new/ once it is durable. */
+  async add(bytes: Uint8Array | readonly Uint8Array[], meta?: Uint8Array): Promise<string> {
     if (!this.writer) throw new Error(`maildir ${this.dir} is not open`);
     const name = this.uniqueName();
-    await this.writer.write(name, bytes, meta);
+    await this.writer.write(name, bytes instanceof Uint8Array ? [bytes] : bytes, meta);
     return name;
   }
 
@@ -191,7 +191,7 @@ export class MaildirSink implements Sink {
   }
 
   async deliver(message: CollectedMessage): Promise<void> {
-    const adding = this.ensureOpen().then(() => this.maildir.add(message.bytes));
+    const adding = this.ensureOpen().then(() => this.maildir.add(partsOf(message)));
     this.inFlight.add(adding);
     try {
       await adding;

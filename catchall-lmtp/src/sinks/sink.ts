@@ -20,10 +20,48 @@ export interface Envelope {
 
 export interface CollectedMessage {
   /** The exact bytes received, after dot-unstuffing. Never re-encoded. */
-  bytes: Buffer;
+  readonly bytes: Buffer;
+  /**
+   * The same bytes in the pieces they arrived in, when the message has not been joined into one buffer
+   * (see ReceivedMessage). Whoever can write or encode pieces uses them: joining a large message costs
+   * its size once more in memory.
+   */
+  readonly parts?: readonly Buffer[];
   /** sha256 of `bytes`, lower-case hex. Identifies the message in logs, metrics and payloads. */
-  sha256: string;
-  envelope: Envelope;
+  readonly sha256: string;
+  readonly envelope: Envelope;
+}
+
+/** The message's bytes as pieces, without joining them. */
+export function partsOf(message: CollectedMessage): readonly Buffer[] {
+  return message.parts ?? [message.bytes];
+}
+
+/** A message as the LMTP server received it: kept in its pieces, joined only if someone asks for `bytes`. */
+export class ReceivedMessage implements CollectedMessage {
+  private joined?: Buffer;
+  private pieces?: readonly Buffer[];
+
+  constructor(
+    pieces: readonly Buffer[],
+    readonly sha256: string,
+    readonly envelope: Envelope,
+  ) {
+    if (pieces.length === 1) this.joined = pieces[0];
+    else this.pieces = pieces;
+  }
+
+  get parts(): readonly Buffer[] | undefined {
+    return this.pieces;
+  }
+
+  get bytes(): Buffer {
+    if (!this.joined) {
+      this.joined = Buffer.concat(this.pieces ?? [], this.envelope.size);
+      this.pieces = undefined; // the pieces can go: one copy is enough
+    }
+    return this.joined;
+  }
 }
 
 export interface Sink {

@@ -145,7 +145,7 @@ export class Forwarder {
     const remaining = this.sinks.filter((s) => !done.has(s.name));
     const result = await publishToAll(remaining, message, this.metrics);
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
-    const log = { sha256: message.sha256, size: message.bytes.length, recipients: message.envelope.rcptTo.length, client: message.envelope.clientAddress, name, sinks: result.sinks, ms };
+    const log = { sha256: message.sha256, size: message.envelope.size, recipients: message.envelope.rcptTo.length, client: message.envelope.clientAddress, name, sinks: result.sinks, ms };
     if (!result.ok) {
       const newlyConfirmed = remaining.filter((s) => result.sinks[s.name] === 'ok');
       for (const s of newlyConfirmed) done.add(s.name);

@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { access, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Maildir } from '../sinks/maildir.js';
-import type { CollectedMessage, Envelope } from '../sinks/sink.js';
+import { partsOf, type CollectedMessage, type Envelope } from '../sinks/sink.js';
 
 type StoredEnvelope = Omit<Envelope, 'receivedAt'> & { receivedAt: string };
 interface StoredMeta {
@@ -55,7 +55,7 @@ export class SpoolStore {
 
   /** Durable in new/ (with its envelope) once resolved; returns the Maildir name. */
   add(message: CollectedMessage): Promise<string> {
-    return this.maildir.add(message.bytes, metaOf(message));
+    return this.maildir.add(partsOf(message), metaOf(message));
   }
 
   listNew(): Promise<string[]> {

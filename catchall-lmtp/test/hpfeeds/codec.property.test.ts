@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { encodeFrame, FrameDecoder, HpfeedsProtocolError, type Frame, type FrameLimits } from '../../src/hpfeeds/index.js';
+import { cutAt } from '../helpers/cut.js';
 
 const bytes = (maxLength: number) => fc.uint8Array({ maxLength }).map((a) => Buffer.from(a));
 // Any Unicode scalar values (no lone surrogates), at most 255 bytes as UTF-8.
@@ -20,18 +21,6 @@ const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({ op: fc.constant('unsubscribe' as const), ident: text(), channel: fc.string({ unit: 'binary', maxLength: 400 }) }, plain),
 );
 
-/** Cuts a buffer at the given (arbitrary) positions; may produce empty chunks. */
-function chunk(data: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (data.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(data.subarray(prev, p));
-    prev = p;
-  }
-  out.push(data.subarray(prev));
-  return out;
-}
 const cutsArb = fc.array(fc.nat(), { maxLength: 40 });
 
 describe('codec properties', () => {
@@ -42,7 +31,7 @@ describe('codec properties', () => {
         assert.deepEqual(new FrameDecoder().push(wire), frames);
 
         const chunked = new FrameDecoder();
-        assert.deepEqual(chunk(wire, cuts).flatMap((c) => chunked.push(c)), frames);
+        assert.deepEqual(cutAt(wire, cuts).flatMap((c) => chunked.push(c)), frames);
         assert.equal(chunked.bufferedBytes, 0);
 
         const bytewise = new FrameDecoder();
@@ -97,7 +86,7 @@ describe('codec properties', () => {
         const maxLimit = Math.max(...Object.values(limits));
         const frames: Frame[] = [];
         let failed: HpfeedsProtocolError | undefined;
-        for (const c of chunk(wire, cuts)) {
+        for (const c of cutAt(wire, cuts)) {
           try {
             frames.push(...decoder.push(c));
           } catch (err) {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { amqpProperties, encodePayload, RCPT_HEADER_BUDGET } from '../../src/payload/index.js';
-import type { CollectedMessage, Envelope } from '../../src/sinks/sink.js';
+import { ReceivedMessage, type CollectedMessage, type Envelope } from '../../src/sinks/sink.js';
+import { cutAt } from '../helpers/cut.js';
 import { parseJsonPayload, sha256 } from '../sinks/helpers.js';
 
 const receivedAt = new Date('2026-11-22T08:00:00.123Z');
@@ -80,6 +81,28 @@ describe('json payload', () => {
     const binary = Buffer.alloc(9 * 1024 * 1024 + 2);
     for (let i = 0; i < binary.length; i++) binary[i] = (i * 131 + (i >> 8)) & 0xff;
     assert.equal(roundTrip(binary).encoding, 'base64');
+  });
+
+  test('a message kept in the pieces it arrived in encodes to the same bytes as the joined message, cut anywhere', () => {
+    // Above 256 KiB the pieces are encoded one by one (never joined); the cuts fall inside escapes,
+    // multi-byte characters and base64 groups. fast-check picks the repeated unit and the cuts.
+    const unit = fc.oneof(
+      fc.constantFrom('"q" \\ \t ünï 👋 \x00\r\n', 'plain ascii line\r\n').map((s) => Buffer.from(s, 'utf8')),
+      fc.uint8Array({ minLength: 1, maxLength: 40 }).map((a) => Buffer.from(a)),
+    );
+    const cuts = fc.array(fc.nat(), { maxLength: 12 });
+    fc.assert(
+      fc.property(unit, cuts, fc.boolean(), (u, at, small) => {
+        const bytes = Buffer.alloc(small ? 1000 : 300 * 1024, u);
+        const parts = cutAt(bytes, at);
+        const joined = message(bytes);
+        const pieces = new ReceivedMessage(parts, joined.sha256, joined.envelope);
+        for (const format of ['json', 'raw'] as const) {
+          assert.ok(encodePayload(pieces, format).equals(encodePayload(joined, format)), `${format}, ${parts.length} pieces`);
+        }
+      }),
+      { numRuns: 150, seed: 20261202 },
+    );
   });
 
   test('any byte sequence round-trips exactly', () => {

@@ -37,6 +37,24 @@ describe('Maildir', () => {
     assert.equal((await maildir.readNew(empty)).bytes.length, 0);
   });
 
+  test('a message in pieces is stored as its exact bytes, also in more pieces than one writev takes', async (t) => {
+    const maildir = await openMaildir('pieces');
+    t.after(() => maildir.close());
+    const whole = Buffer.from('Subject: x\r\n\r\n' + 'line \xff\r\n'.repeat(700), 'latin1');
+    for (const size of [1, 3, 4096]) {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < whole.length; i += size) parts.push(whole.subarray(i, i + size));
+      parts.splice(1, 0, Buffer.alloc(0));
+      const name = await maildir.add(parts, Buffer.from('{"m":1}'));
+      const stored = await maildir.readNew(name);
+      assert.ok(stored.bytes.equals(whole), `${parts.length} pieces`);
+      assert.equal(stored.meta?.toString(), '{"m":1}');
+    }
+    const record = { name: 'r', body: [whole.subarray(0, 5), whole.subarray(5)] };
+    const [decoded] = decodeSegment(Buffer.concat([encodeRecordHead(record), whole]));
+    assert.ok(decoded && Buffer.from(decoded.body).equals(whole), 'a journal record written in pieces reads back whole');
+  });
+
   test('names are unique under concurrency, sort in arrival order, and escape / and : of the host name', async (t) => {
     const maildir = await openMaildir('unique', 'trap/1:a');
     t.after(() => maildir.close());
