@@ -15,7 +15,8 @@ import amqp, { type ChannelModel, type ConfirmChannel, type Message, type Recove
 import type { Logger } from 'pino';
 import type { AmqpSinkConfig } from '../config/schema.js';
 import { Backoff } from '../hpfeeds/backoff.js';
-import { amqpProperties, encodePayload } from '../payload/index.js';
+import { amqpProperties, preparePayload, writePayload } from '../payload/index.js';
+import { enablePreframing, preframe } from './amqp-frames.js';
 import { defaultConnectionName, describeEndpoint, resolveEndpoint, type AmqpEndpoint } from './amqp-endpoint.js';
 import { explainAmqpError } from './amqp-errors.js';
 import { SinkError, type CollectedMessage, type Sink } from './sink.js';
@@ -124,6 +125,7 @@ export class AmqpSink implements Sink {
   /** Runs on every new connection, before it is considered up: channel, confirms, exchange. */
   private async setup(model: ChannelModel): Promise<void> {
     const channel = await model.createConfirmChannel();
+    if (!enablePreframing(channel)) this.log.warn(this.logFields(), 'amqplib is not the version preframing was written for: large payloads are copied into frames');
     // A channel the broker closes with an error emits 'error'; unhandled, it would throw.
     channel.on('error', (err: Error) => {
       const explained = explainAmqpError(err, this.errorContext());
@@ -206,7 +208,9 @@ export class AmqpSink implements Sink {
       if (this.closing) throw new Error('the sink is closing');
       if (!channel) throw new Error(`not connected to ${this.where}${this.lastError ? `: ${this.lastError}` : ''}`);
 
-      const payload = encodePayload(message, format);
+      // A large payload is written straight into its AMQP frames (see amqp-frames.ts).
+      const prepared = preparePayload(message, format);
+      const payload = preframe(channel, prepared) ?? (format === 'raw' ? message.bytes : writePayload(prepared));
       const properties = amqpProperties(message, format);
       const confirmed = new Promise<void>((resolve, reject) => {
         const p: PendingPublish = {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configSchema } from '../../src/config/schema.js';
 import { AmqpSink, type AmqpSinkOptions } from '../../src/sinks/amqp.js';
-import { SinkError, type CollectedMessage } from '../../src/sinks/sink.js';
+import { ReceivedMessage, SinkError, type CollectedMessage } from '../../src/sinks/sink.js';
 import { message, parseJsonPayload, selfSignedCert, sha256, waitFor } from './helpers.js';
 import amqp from 'amqplib';
 import { Admin, captureLogs, closeConnectionByName, closedPort, forwardToRabbitmq, RABBITMQ_URL, uniqueName } from './rabbitmq.js';
@@ -25,8 +25,16 @@ function corpus(): CollectedMessage[] {
     else if (i === 2) bytes = Buffer.alloc(0);
     else if (i % 25 === 3) bytes = Buffer.alloc(3 * 1024 * 1024 + i, `line ${i} ünïcödé\r\n`);
     else bytes = Buffer.from(`From: x${i}@example.net\r\nSubject: Grüße ${i}\r\n\r\nbody "${i}" \\ \t\r\n.\r\n`);
-    return message(bytes, { rcptTo: [`trap${i}@example.org`, 'other@example.org'] });
+    const m = message(bytes, { rcptTo: [`trap${i}@example.org`, 'other@example.org'] });
+    // As the LMTP server hands them over: in the pieces they arrived in (large ones are preframed from those).
+    return i % 2 === 0 ? m : new ReceivedMessage(inPieces(bytes, 65_536 - i), m.sha256, m.envelope);
   });
+}
+
+function inPieces(bytes: Buffer, size: number): Buffer[] {
+  const pieces: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.subarray(i, i + size));
+  return pieces;
 }
 
 async function startedSink(opts: AmqpSinkOptions, logger = captureLogs().logger): Promise<AmqpSink> {
