@@ -2,7 +2,7 @@
 // large message was held three times while it was published: its bytes, its payload, and the frames.
 // A payload can instead be written straight into the layout of its frames (preframe), which the
 // connection then writes as slices of that one buffer (our sendContent, installed on each connection
-// we open). Body frame (AMQP 0-9-1, 4.2.3): type 3 | channel u16 | size u32 | body | 0xCE.
+// we open). Small payloads gain too: one allocation and copy fewer per message. Body frame (AMQP 0-9-1, 4.2.3): type 3 | channel u16 | size u32 | body | 0xCE.
 import type { ConfirmChannel } from 'amqplib';
 import type { PreparedPayload } from '../payload/index.js';
 
@@ -10,8 +10,13 @@ const FRAME_BODY = 3;
 const FRAME_END = 0xce;
 const FRAME_HEAD = 7;
 const FRAME_OVERHEAD = FRAME_HEAD + 1;
-/** Payloads from this size on are preframed; amqplib writes smaller ones as one chunk anyway. */
-export const PREFRAME_MIN_BYTES = 1024 * 1024;
+/**
+ * Payloads from this size on are preframed; below it amqplib copies method, header and body into one
+ * chunk (SINGLE_CHUNK_THRESHOLD, 2048 in amqplib 2.x) without calling sendContent.
+ */
+const PREFRAME_MIN_BYTES = 2048;
+/** A payload of several frames is preframed only from this size on (its stand-in is not the payload). */
+const MULTI_FRAME_MIN_BYTES = 1024 * 1024;
 
 /** The part of amqplib's Connection this relies on (lib/connection.js, amqplib 2.x). */
 interface FramingConnection {
@@ -54,16 +59,21 @@ export function enablePreframing(channel: ConfirmChannel): boolean {
 
 /**
  * The payload written into its body frames for this channel's connection, or undefined when it is
- * too small to be worth it or the connection cannot send it (see enablePreframing). What is returned
- * goes to publish() as the content: a Buffer of the payload's length standing in for it.
+ * not worth it or not safe (see below and enablePreframing). What is returned goes to publish() as
+ * the content: a Buffer of the payload's length that stands for it.
  */
 export function preframe(channel: ConfirmChannel, payload: PreparedPayload): Buffer | undefined {
   const connection = (channel as unknown as { connection?: FramingConnection }).connection;
   if (payload.length < PREFRAME_MIN_BYTES || !connection || !installed.has(connection)) return undefined;
   const maxBody = connection.frameMax - FRAME_OVERHEAD;
   if (!(maxBody > 0)) return undefined; // amqplib itself refuses to send content then
+  // In one frame the payload lies whole between the frame's head and end byte, so what stands for it
+  // is the payload itself, right even if amqplib took another path. Across frames it is only a
+  // stand-in, so that is done only from a size no amqplib path sends without sendContent.
+  const single = payload.length <= maxBody;
+  if (!single && payload.length < MULTI_FRAME_MIN_BYTES) return undefined;
   const { buffer, frames } = framePayload(payload, maxBody);
-  const standIn = buffer.subarray(0, payload.length);
+  const standIn = single ? buffer.subarray(FRAME_HEAD, FRAME_HEAD + payload.length) : buffer.subarray(0, payload.length);
   framesOf.set(standIn, frames);
   return standIn;
 }

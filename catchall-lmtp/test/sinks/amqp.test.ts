@@ -16,7 +16,7 @@ function options(overrides: Partial<AmqpSinkOptions>): AmqpSinkOptions {
   return { ...(config.sinks[0] as AmqpSinkOptions), ...overrides };
 }
 
-/** 100 messages covering what spam looks like: text, 8-bit, NUL, empty, a few large ones. */
+/** 100 messages covering what spam looks like: text, 8-bit, NUL, empty, mid-sized, a few large ones. */
 function corpus(): CollectedMessage[] {
   return Array.from({ length: 100 }, (_, i) => {
     let bytes: Buffer;
@@ -24,6 +24,7 @@ function corpus(): CollectedMessage[] {
     else if (i % 10 === 1) bytes = Buffer.from([0, 1, 2, 0x2e, 0x0a, i]);
     else if (i === 2) bytes = Buffer.alloc(0);
     else if (i % 25 === 3) bytes = Buffer.alloc(3 * 1024 * 1024 + i, `line ${i} ünïcödé\r\n`);
+    else if (i % 10 === 7) bytes = Buffer.alloc(4096 * (i % 3) + 2000 + i, `mid-sized ${i} \xe9\r\n`); // one frame each
     else bytes = Buffer.from(`From: x${i}@example.net\r\nSubject: Grüße ${i}\r\n\r\nbody "${i}" \\ \t\r\n.\r\n`);
     const m = message(bytes, { rcptTo: [`trap${i}@example.org`, 'other@example.org'] });
     // As the LMTP server hands them over: in the pieces they arrived in (large ones are preframed from those).
