@@ -10,6 +10,11 @@
 //     leaves them (hpfeeds 9 MB growth 4.1x with it, 2.1x with a full one).
 // A GC while a message is still being received makes things worse: it promotes the chunks in use,
 // which then outlive the message.
+// Under load, the buffers of the messages in flight at each minor GC are promoted with them and then
+// die in the old generation, where V8 by default lets garbage grow to several times what is live
+// before it collects: 50 sessions of 4 KiB messages peaked at 140-150 MB. Letting the old generation
+// grow by half of what is live instead (the conservative end of V8's own range) keeps it near
+// 110 MB, for about 1% of CPU in incremental marking.
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
@@ -24,6 +29,7 @@ const HUGE_MESSAGE_BYTES = 4 * 1024 * 1024;
 // context gives it without changing how the collector is started. gc() is a full GC. (In Node 20's
 // V8, gc({ type: 'major' }) runs a minor one, as gc({ type: 'minor' }) does.)
 v8.setFlagsFromString('--expose-gc');
+v8.setFlagsFromString('--heap-growing-percent=50'); // read at every GC, so it applies at run time too
 const gc = vm.runInNewContext('gc') as (options?: { type: 'minor' }) => void;
 const fullGc = (): void => gc();
 const minorGc = (): void => gc({ type: 'minor' });
