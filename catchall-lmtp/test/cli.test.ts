@@ -152,6 +152,9 @@ describe('catchall-lmtp command line', () => {
       assert.ok(line, 'one log line per message');
       assert.match(String(line.sha256), /^[0-9a-f]{64}$/);
       assert.equal(line.recipients, 2);
+      const forwarded = collector.logs().find((l) => l.msg === 'spooled message forwarded');
+      assert.equal(forwarded?.file, archived.replace(/:2,$/, ''), 'the spool file, under its own key');
+      assert.deepEqual([...new Set(collector.logs().map((l) => l.name))], ['catchall-lmtp'], 'no field overrides the service name');
     } finally {
       assert.equal(await collector.stop('SIGTERM'), 0);
     }

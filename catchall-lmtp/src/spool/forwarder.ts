@@ -138,21 +138,21 @@ export class Forwarder {
       this.pending.delete(name);
       // ENOENT: forwarded meanwhile (a scan listed new/ just before the move) or removed by hand.
       const gone = (err as NodeJS.ErrnoException).code === 'ENOENT';
-      this.logger[gone ? 'debug' : 'error']({ name, err: (err as Error).message }, gone ? 'spooled message no longer in new/' : 'cannot read a spooled message');
+      this.logger[gone ? 'debug' : 'error']({ file: name, err: (err as Error).message }, gone ? 'spooled message no longer in new/' : 'cannot read a spooled message');
       return;
     }
     const done = new Set([...confirmedBefore, ...(this.confirmedBy.get(name) ?? [])]);
     const remaining = this.sinks.filter((s) => !done.has(s.name));
     const result = await publishToAll(remaining, message, this.metrics);
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
-    const log = { sha256: message.sha256, size: message.envelope.size, recipients: message.envelope.rcptTo.length, client: message.envelope.clientAddress, name, sinks: result.sinks, ms };
+    const log = { sha256: message.sha256, size: message.envelope.size, recipients: message.envelope.rcptTo.length, client: message.envelope.clientAddress, file: name, sinks: result.sinks, ms };
     if (!result.ok) {
       const newlyConfirmed = remaining.filter((s) => result.sinks[s.name] === 'ok');
       for (const s of newlyConfirmed) done.add(s.name);
       this.confirmedBy.set(name, done);
       if (newlyConfirmed.length > 0) {
         await this.store.recordConfirmed(name, message, [...done]).catch((err: Error) =>
-          this.logger.error({ name, err: err.message }, 'cannot record which sinks confirmed; a restart would publish to them again'),
+          this.logger.error({ file: name, err: err.message }, 'cannot record which sinks confirmed; a restart would publish to them again'),
         );
       }
       this.logger.warn({ ...log, outcome: 'retry later' }, 'spooled message not forwarded');
