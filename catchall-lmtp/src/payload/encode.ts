@@ -9,7 +9,7 @@
 // several copies.
 import { isUtf8 } from 'node:buffer';
 import type { PayloadFormat } from '../config/schema.js';
-import { partsOf, type CollectedMessage } from '../sinks/sink.js';
+import { byteLength, partsOf, type CollectedMessage } from '../sinks/sink.js';
 import { envelopeRecord } from './envelope.js';
 import { escapedLength, writeEscaped } from './json-string.js';
 import { isUtf8Parts } from './utf8.js';
@@ -41,10 +41,8 @@ export interface PreparedPayload {
 export function preparePayload(msg: CollectedMessage, format: PayloadFormat): PreparedPayload {
   if (format === 'json') return prepareJson(msg);
   const parts = partsOf(msg);
-  let length = 0;
-  for (const p of parts) length += p.length;
   return {
-    length,
+    length: byteLength(parts),
     writeTo(out, offset) {
       let o = offset;
       for (const p of parts) o += p.copy(out, o);
@@ -59,8 +57,7 @@ export function isText(bytes: Uint8Array): boolean {
 
 function prepareJson(msg: CollectedMessage): PreparedPayload {
   let parts = partsOf(msg);
-  let size = 0;
-  for (const p of parts) size += p.length;
+  const size = byteLength(parts);
   // Up to NATIVE_JSON_BYTES the engine's JSON.stringify (the same escapes, byte for byte) is twice as
   // fast as our loop; above it the loop saves holding the message as strings, and works on the
   // pieces the message arrived in, so it is never joined (see ReceivedMessage).

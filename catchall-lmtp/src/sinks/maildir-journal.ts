@@ -13,6 +13,7 @@ import { closeSync, fdatasync, fsync, openSync, rmSync, unlinkSync, writevSync }
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { byteLength } from './sink.js';
 
 const MAGIC = 0x3152_4a4d; // "MJR1"
 const HEAD = 20;
@@ -46,11 +47,6 @@ export function encodeRecordHead(record: Omit<JournalRecord, 'body'> & { body: U
   return head;
 }
 
-export function byteLength(parts: readonly Uint8Array[]): number {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  return n;
-}
 
 /** The records of one segment, up to the first one that is incomplete or damaged. */
 export function decodeSegment(bytes: Buffer): JournalRecord[] {

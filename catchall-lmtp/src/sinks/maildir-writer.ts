@@ -13,7 +13,8 @@ import { closeSync, openSync, renameSync, unlinkSync, writevSync } from 'node:fs
 import { readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import { byteLength, encodeRecordHead, JournalSegment, listSegments, readSegment, syncFileSystem, type JournalRecord } from './maildir-journal.js';
+import { byteLength } from './sink.js';
+import { encodeRecordHead, JournalSegment, listSegments, readSegment, syncFileSystem, type JournalRecord } from './maildir-journal.js';
 
 export interface MaildirWriterOptions {
   /** How long a segment with records may wait before a checkpoint (ms). */

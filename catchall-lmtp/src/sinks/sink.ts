@@ -37,6 +37,13 @@ export function partsOf(message: CollectedMessage): readonly Buffer[] {
   return message.parts ?? [message.bytes];
 }
 
+/** The length of pieces taken together. */
+export function byteLength(parts: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
 /** A message as the LMTP server received it: kept in its pieces, joined only if someone asks for `bytes`. */
 export class ReceivedMessage implements CollectedMessage {
   private joined?: Buffer;

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { preparePayload } from '../../src/payload/index.js';
-import { framePayload } from '../../src/sinks/amqp-frames.js';
+import type { ConfirmChannel } from 'amqplib';
+import { enablePreframing, framePayload, preframe } from '../../src/sinks/amqp-frames.js';
 import { message } from './helpers.js';
 
 /** Reads body frames back as AMQP 0-9-1 defines them: type 3, channel, size, body, frame-end 0xCE. */
@@ -32,4 +33,14 @@ test('a payload laid out as its body frames: each frame full but the last, the b
     }),
     { numRuns: 400, seed: 20261202 },
   );
+});
+
+test('a connection that does not look like amqplib 2.x is left alone, and nothing is preframed for it', () => {
+  // A stand-in (not a real amqplib connection): the case of a future amqplib whose internals differ.
+  const unknown = { connection: { frameMax: 131072, channels: [], sendMessage() {} } };
+  const channel = unknown as unknown as ConfirmChannel;
+  assert.equal(enablePreframing(channel), false);
+  assert.equal(Object.keys(unknown.connection).includes('sendContent'), false, 'not patched');
+  const payload = preparePayload(message(Buffer.alloc(4 * 1024 * 1024, 'x')), 'raw');
+  assert.equal(preframe(channel, payload), undefined, 'amqplib copies the payload into frames itself');
 });
