@@ -2,7 +2,8 @@
 // large message was held three times while it was published: its bytes, its payload, and the frames.
 // A payload can instead be written straight into the layout of its frames (preframe), which the
 // connection then writes as slices of that one buffer (our sendContent, installed on each connection
-// we open). Small payloads gain too: one allocation and copy fewer per message. Body frame (AMQP 0-9-1, 4.2.3): type 3 | channel u16 | size u32 | body | 0xCE.
+// we open). Small payloads gain too: one allocation and copy fewer per message.
+// A body frame (AMQP 0-9-1, 4.2.3): type 3 | channel u16 | size u32 | body | frame end 0xCE.
 import type { ConfirmChannel } from 'amqplib';
 import type { PreparedPayload } from '../payload/index.js';
 
