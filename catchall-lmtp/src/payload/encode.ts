@@ -7,7 +7,6 @@
 // The json document is assembled into one buffer of precomputed size, straight from the pieces the
 // message arrived in, so a 9 MB message costs about its size once more (base64: 4/3 of it), not
 // several copies.
-import { isUtf8 } from 'node:buffer';
 import type { PayloadFormat } from '../config/schema.js';
 import { byteLength, partsOf, type CollectedMessage } from '../sinks/sink.js';
 import { envelopeRecord } from './envelope.js';
@@ -50,11 +49,6 @@ export function preparePayload(msg: CollectedMessage, format: PayloadFormat): Pr
   };
 }
 
-/** Whether the json payload carries the message as text (true) or as base64 (false). */
-export function isText(bytes: Uint8Array): boolean {
-  return isUtf8(bytes);
-}
-
 function prepareJson(msg: CollectedMessage): PreparedPayload {
   let parts = partsOf(msg);
   const size = byteLength(parts);
@@ -70,9 +64,11 @@ function prepareJson(msg: CollectedMessage): PreparedPayload {
     'utf8',
   );
   const literal = text && native ? JSON.stringify((parts[0] ?? EMPTY).toString('utf8')) : undefined;
+  // Escaped length of each piece, measured once: writeEscaped copies a piece that needs no escape whole.
+  const escaped = text && literal === undefined ? parts.map(escapedLength) : [];
   let msgLength = 2 + 4 * Math.ceil(size / 3);
   if (literal !== undefined) msgLength = Buffer.byteLength(literal, 'utf8');
-  else if (text) msgLength = 2 + parts.reduce((n, p) => n + escapedLength(p), 0);
+  else if (text) msgLength = 2 + escaped.reduce((n, l) => n + l, 0);
   const length = head.length + msgLength + tail.length;
   return {
     length,
@@ -82,7 +78,7 @@ function prepareJson(msg: CollectedMessage): PreparedPayload {
         o += out.write(literal, o, 'utf8');
       } else {
         out[o++] = 0x22;
-        if (text) for (const p of parts) o = writeEscaped(p, out, o);
+        if (text) parts.forEach((p, i) => (o = writeEscaped(p, out, o, escaped[i])));
         else o = writeBase64(parts, out, o);
         out[o++] = 0x22;
       }

@@ -1,4 +1,4 @@
-// Writes UTF-8 text as a JSON string literal straight from its bytes. Going through
+// Writes UTF-8 text escaped for a JSON string straight from its bytes. Going through
 // JSON.stringify(bytes.toString()) would hold the message three to five times in memory (decoded
 // string, escaped string, re-encoded buffer); this needs the input plus one output buffer.
 
@@ -15,11 +15,6 @@ ESCAPE[0x5c] = 0x5c; // \\
 const U = 0x75;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 
-/** Length in bytes of `utf8` as a JSON string literal, quotes included. */
-export function jsonStringLength(utf8: Uint8Array): number {
-  return escapedLength(utf8) + 2;
-}
-
 /** Length in bytes of `utf8` escaped for a JSON string, without the quotes. */
 export function escapedLength(utf8: Uint8Array): number {
   let length = utf8.length;
@@ -31,19 +26,9 @@ export function escapedLength(utf8: Uint8Array): number {
 }
 
 /**
- * Writes `utf8` (which must be valid UTF-8) as a JSON string literal into `out` at `offset` and
- * returns the offset after it. Bytes >= 0x80 are copied unchanged: JSON text is UTF-8.
- */
-export function writeJsonString(utf8: Uint8Array, out: Buffer, offset: number, length = jsonStringLength(utf8)): number {
-  out[offset] = 0x22;
-  const o = writeEscaped(utf8, out, offset + 1, length - 2);
-  out[o] = 0x22;
-  return o + 1;
-}
-
-/**
- * Writes `utf8` escaped for a JSON string, without quotes, and returns the offset after it. Escaping
- * works byte by byte, so a text may be written in pieces cut anywhere, even inside a character.
+ * Writes `utf8` (which must be valid UTF-8) escaped for a JSON string, without quotes, and returns
+ * the offset after it. Bytes >= 0x80 are copied unchanged: JSON text is UTF-8. Escaping works byte by
+ * byte, so a text may be written in pieces cut anywhere, even inside a character.
  */
 export function writeEscaped(utf8: Uint8Array, out: Buffer, offset: number, length = escapedLength(utf8)): number {
   let o = offset;

@@ -47,7 +47,6 @@ export function encodeRecordHead(record: Omit<JournalRecord, 'body'> & { body: U
   return head;
 }
 
-
 /** The records of one segment, up to the first one that is incomplete or damaged. */
 export function decodeSegment(bytes: Buffer): JournalRecord[] {
   const records: JournalRecord[] = [];
